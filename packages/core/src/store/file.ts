@@ -1,0 +1,247 @@
+/**
+ * The default store: a directory. Writes go to a temporary name and are renamed into place, so a reader
+ * never sees a half-written file; a checkpoint is staged in a hidden sibling directory and renamed into
+ * place whole, which also refuses to replace a non-empty destination.
+ */
+import { randomBytes } from "node:crypto";
+import { createReadStream } from "node:fs";
+import * as fs from "node:fs/promises";
+import * as path from "node:path";
+import { pathToFileURL } from "node:url";
+import { ConflictError, NotFoundError } from "../errors.js";
+import type { ByteSink, ObjectInfo, PutOptions, ReadRange, Staging, Store } from "./types.js";
+
+export class FileStore implements Store {
+  readonly uri: string;
+
+  constructor(readonly root: string) {
+    this.root = path.resolve(root);
+    this.uri = pathToFileURL(this.root).href;
+  }
+
+  /** Absolute path of a key; keys cannot climb out of the root. */
+  pathOf(key: string): string {
+    const full = path.resolve(this.root, key);
+    if (full !== this.root && !full.startsWith(this.root + path.sep)) {
+      throw new Error(`key "${key}" escapes the store root ${this.root}`);
+    }
+    return full;
+  }
+
+  private describe(key: string): string {
+    return key === "" ? this.root : path.join(this.root, key);
+  }
+
+  async head(key: string): Promise<ObjectInfo | null> {
+    try {
+      const st = await fs.stat(this.pathOf(key));
+      return st.isFile() ? { key, size: st.size } : null;
+    } catch (err) {
+      if (isMissing(err)) return null;
+      throw err;
+    }
+  }
+
+  async get(key: string): Promise<Uint8Array> {
+    try {
+      return await fs.readFile(this.pathOf(key));
+    } catch (err) {
+      if (isMissing(err)) throw new NotFoundError(`${this.describe(key)}: no such file`);
+      throw err;
+    }
+  }
+
+  async getRange(key: string, range: ReadRange): Promise<Uint8Array> {
+    const length = range.end - range.start;
+    let handle: fs.FileHandle;
+    try {
+      handle = await fs.open(this.pathOf(key), "r");
+    } catch (err) {
+      if (isMissing(err)) throw new NotFoundError(`${this.describe(key)}: no such file`);
+      throw err;
+    }
+    try {
+      const out = Buffer.allocUnsafeSlow(length); // not pooled: callers may view `.buffer` as floats
+      let done = 0;
+      while (done < length) {
+        const { bytesRead } = await handle.read(out, done, length - done, range.start + done);
+        if (bytesRead === 0) {
+          throw new NotFoundError(
+            `${this.describe(key)}: bytes [${range.start}, ${range.end}) run past the end of the file (truncated?)`,
+          );
+        }
+        done += bytesRead;
+      }
+      return out;
+    } finally {
+      await handle.close();
+    }
+  }
+
+  async *readStream(key: string, range?: ReadRange): AsyncIterable<Uint8Array> {
+    if (!(await this.head(key))) throw new NotFoundError(`${this.describe(key)}: no such file`);
+    if (range && range.end <= range.start) return;
+    const stream = createReadStream(this.pathOf(key), {
+      highWaterMark: 1 << 20,
+      ...(range ? { start: range.start, end: range.end - 1 } : {}),
+    });
+    for await (const chunk of stream) yield chunk as Buffer;
+  }
+
+  async *list(prefix = ""): AsyncIterable<ObjectInfo> {
+    const found: ObjectInfo[] = [];
+    const walk = async (dir: string): Promise<void> => {
+      let entries: import("node:fs").Dirent[];
+      try {
+        entries = await fs.readdir(dir, { withFileTypes: true });
+      } catch (err) {
+        if (isMissing(err)) return;
+        throw err;
+      }
+      for (const e of entries) {
+        const full = path.join(dir, e.name);
+        if (e.isDirectory()) await walk(full);
+        else if (e.isFile()) {
+          const key = path.relative(this.root, full).split(path.sep).join("/");
+          if (key.startsWith(prefix) && !isTemporary(e.name))
+            found.push({ key, size: (await fs.stat(full)).size });
+        }
+      }
+    };
+    await walk(this.root);
+    found.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    yield* found;
+  }
+
+  async put(key: string, body: Uint8Array, options: PutOptions = {}): Promise<void> {
+    const target = this.pathOf(key);
+    await fs.mkdir(path.dirname(target), { recursive: true });
+    if (options.ifNoneMatch) {
+      try {
+        await fs.writeFile(target, body, { flag: "wx" });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === "EEXIST") {
+          throw new ConflictError(`${this.describe(key)}: already exists`);
+        }
+        throw err;
+      }
+      return;
+    }
+    const temp = temporaryName(target);
+    await fs.writeFile(temp, body);
+    await fs.rename(temp, target);
+  }
+
+  createWriter(key: string): ByteSink {
+    return new FileSink(this.pathOf(key));
+  }
+
+  async delete(key: string): Promise<void> {
+    await fs.rm(this.pathOf(key), { force: true });
+  }
+
+  child(sub: string): Store {
+    return new FileStore(this.pathOf(sub));
+  }
+
+  async beginStaging(): Promise<Staging> {
+    if (await this.head("lethe.json")) throw new ConflictError(`${this.root}: already holds a checkpoint`);
+    const existing = await fs.readdir(this.root).catch((err) => (isMissing(err) ? [] : Promise.reject(err)));
+    if (existing.length > 0) throw new ConflictError(`${this.root}: already exists and is not empty`);
+    await fs.mkdir(path.dirname(this.root), { recursive: true });
+    const stagingDir = path.join(
+      path.dirname(this.root),
+      `.${path.basename(this.root)}.lethe-staging-${randomBytes(6).toString("hex")}`,
+    );
+    await fs.mkdir(stagingDir);
+    return new FileStaging(this.root, new FileStore(stagingDir));
+  }
+}
+
+class FileStaging implements Staging {
+  constructor(
+    private readonly destination: string,
+    readonly store: FileStore,
+  ) {}
+
+  async commit(manifestKey: string, manifest: Uint8Array): Promise<void> {
+    await this.store.put(manifestKey, manifest);
+    try {
+      // rename(2) replaces an empty directory but never a non-empty one: concurrent publishers cannot clobber.
+      await fs.rename(this.store.root, this.destination);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "ENOTEMPTY" || code === "EEXIST" || code === "ENOTDIR") {
+        await this.abort();
+        throw new ConflictError(
+          `${this.destination}: already exists and is not empty; nothing was published`,
+        );
+      }
+      throw err;
+    }
+  }
+
+  async abort(): Promise<void> {
+    await fs.rm(this.store.root, { recursive: true, force: true });
+  }
+}
+
+class FileSink implements ByteSink {
+  private handle: Promise<fs.FileHandle> | null = null;
+  private readonly temp: string;
+  private done = false;
+  bytesWritten = 0;
+
+  constructor(private readonly target: string) {
+    this.temp = temporaryName(target);
+  }
+
+  private open(): Promise<fs.FileHandle> {
+    this.handle ??= fs
+      .mkdir(path.dirname(this.target), { recursive: true })
+      .then(() => fs.open(this.temp, "w"));
+    return this.handle;
+  }
+
+  async write(chunk: Uint8Array): Promise<void> {
+    const handle = await this.open();
+    let offset = 0;
+    while (offset < chunk.byteLength) {
+      const { bytesWritten } = await handle.write(chunk, offset, chunk.byteLength - offset);
+      offset += bytesWritten;
+    }
+    this.bytesWritten += chunk.byteLength;
+  }
+
+  async close(): Promise<void> {
+    const handle = await this.open();
+    await handle.close();
+    await fs.rename(this.temp, this.target);
+    this.done = true;
+  }
+
+  async abort(): Promise<void> {
+    if (this.done) return;
+    this.done = true;
+    if (this.handle) await (await this.handle.catch(() => null))?.close().catch(() => undefined);
+    await fs.rm(this.temp, { force: true });
+  }
+}
+
+const TEMP_MARK = ".lethe-tmp-";
+
+function temporaryName(target: string): string {
+  return path.join(
+    path.dirname(target),
+    `.${path.basename(target)}${TEMP_MARK}${randomBytes(6).toString("hex")}`,
+  );
+}
+
+function isTemporary(name: string): boolean {
+  return name.includes(TEMP_MARK);
+}
+
+function isMissing(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === "ENOENT" || code === "ENOTDIR";
+}

@@ -1,0 +1,24 @@
+import * as path from "node:path";
+import { fileURLToPath } from "node:url";
+import { FileStore } from "./file.js";
+import { createS3Store, type S3StoreOptions } from "./s3.js";
+import type { Store } from "./types.js";
+
+export interface StoreOptions {
+  s3?: S3StoreOptions;
+}
+
+/** A store rooted at a URI: `s3://bucket/prefix`, `file:///dir`, or a plain path (the default). */
+export function openStore(uri: string, options: StoreOptions = {}): Store {
+  if (uri.startsWith("s3://")) return createS3Store(uri, options.s3);
+  if (uri.startsWith("file://")) return new FileStore(fileURLToPath(uri));
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(uri)) {
+    throw new Error(`unsupported URI scheme in "${uri}": use a path, file:// or s3://`);
+  }
+  return new FileStore(path.resolve(uri));
+}
+
+/** Split a URI into its parent and last segment, e.g. for naming sibling objects. */
+export function isRemoteUri(uri: string): boolean {
+  return uri.startsWith("s3://");
+}

@@ -6,6 +6,7 @@ export { type VerifyOptions, type VerifyResult, verifyCheckpoint } from "./check
 export { CheckpointWriter, type CheckpointWriterOptions } from "./checkpoint/writer.js";
 export { formatBytes, type Progress, progressBar } from "./cli/progress.js";
 export { runCli, UsageError } from "./cli/run-cli.js";
+export * from "./data/index.js";
 export * from "./errors.js";
 export * from "./safetensors/header.js";
 export { joinSource, SafetensorsFile } from "./safetensors/reader.js";
@@ -18,10 +19,10 @@ export {
   type TensorSpec,
 } from "./safetensors/writer.js";
 export { FileStore } from "./store/file.js";
-export { isRemoteUri, openStore, type StoreOptions } from "./store/open.js";
-export { createS3Store, PUBLISHING_MARKER, type S3StoreOptions } from "./store/s3.js";
+export { PUBLISHING_MARKER } from "./store/markers.js";
+export { createS3StoreLazily, isRemoteUri, openStore, type StoreOptions } from "./store/open.js";
+export type { S3StoreOptions } from "./store/s3.js";
 export * from "./store/types.js";
 export * from "./tensor/convert.js";
 export * from "./tensor/dtype.js";
 export * from "./tensor/tensor.js";
-export * from "./data/index.js";

@@ -100,7 +100,7 @@ describe("lethe-data (built bin)", () => {
     const r = await inProcess(["convert", bad, path.join(root, "conv-bad.parquet")]);
     expect(r.code).toBe(1);
     expect(r.stderr).toBe(
-      `${bad}:1: field 'split' must be one of forget, retain, got "train"\n${bad}: 1 bad rows; nothing written\n`,
+      `${bad}:1: field 'split' must be one of forget, retain, got "train"\n${bad}: 1 bad row; nothing written\n`,
     );
     expect(existsSync(path.join(root, "conv-bad.parquet"))).toBe(false);
   });
@@ -142,6 +142,20 @@ describe("lethe-data (in process)", () => {
     expect(existsSync(out)).toBe(false);
   });
 
+  it("validates an MMLU CSV file and refuses a path that is neither a data file nor an MMLU directory", async () => {
+    const csv = path.join(root, "x_test.csv");
+    writeFileSync(csv, 'Q?,1,2,3,4,A\n"Q, 2?",1,2,3,4,F\n');
+    expect(await inProcess(["validate", csv])).toEqual({
+      code: 1,
+      stdout: `${csv}:2: field 'answer' must be one of A, B, C, D, got "F"\n${csv}: 1 bad row, 1 questions\n`,
+      stderr: "",
+    });
+    const dir = path.join(root, "empty-dir");
+    expect((await inProcess(["validate", dir])).stdout).toBe(
+      `${dir}: not a .jsonl, .parquet, .json or .csv file, nor an MMLU directory (no test/*_test.csv)\n`,
+    );
+  });
+
   it("fills a missing split with --split and reads pandas column JSON", async () => {
     const p = path.join(root, "nosplit.json");
     const { split: _, ...row } = GOOD_ROW;
@@ -150,7 +164,7 @@ describe("lethe-data (in process)", () => {
       JSON.stringify(Object.fromEntries(Object.entries(row).map(([k, v]) => [k, { "0": v }]))),
     );
     expect((await inProcess(["validate", p])).stdout).toBe(
-      `${p}: row "0": field 'split' is missing\n${p}: 1 bad rows, 0 task rows ()\n`,
+      `${p}: row "0": field 'split' is missing\n${p}: 1 bad row, 0 task rows\n`,
     );
     const filled = await inProcess(["validate", "--split", "retain", p]);
     expect(filled.code).toBe(0);

@@ -9,9 +9,12 @@ import { DatasetError, formatIssue } from "../src/data/issues.js";
 import { inspectMiaRows, inspectTaskRows, loadMiaRows, loadTaskRows } from "../src/data/load.js";
 import { encodeMmluCsv, inspectMmlu, loadMmlu, parseMmluCsv, writeMmlu } from "../src/data/mmlu.js";
 import type { TaskRow } from "../src/data/schema.js";
+import { synthesize } from "../src/data/synth/dataset.js";
+import { writeSynthDataset } from "../src/data/synth/write.js";
 import { writeMiaRows, writeTaskRows } from "../src/data/write.js";
 import { FormatError, NotFoundError } from "../src/errors.js";
 import { openStore } from "../src/store/open.js";
+import { createTestBucket, s3 } from "./helpers/s3.js";
 import { tempDir } from "./helpers/tmp.js";
 
 const root = tempDir("data-loaders");
@@ -279,5 +282,28 @@ describe("MMLU layout", () => {
     await expect(loadMmlu(path.join(root, "nothing-here"))).rejects.toThrow(
       "no test/<subject>_test.csv files",
     );
+  });
+});
+
+describe.skipIf(!s3)("on S3", () => {
+  it("writes a synthetic dataset to s3:// and reads every file back by URI and by store key", async () => {
+    const bucket = await createTestBucket("data");
+    try {
+      const storeOptions = { s3: bucket.options() };
+      const dataset = synthesize({ seed: 3, size: "tiny" });
+      await writeSynthDataset(bucket.uri("synth"), dataset, { storeOptions });
+      expect(await loadTaskRows(bucket.uri("synth/forget.parquet"), { storeOptions })).toEqual(
+        dataset.forget,
+      );
+      const store = openStore(bucket.uri("synth"), storeOptions);
+      expect(await loadTaskRows("retain.jsonl", { store })).toEqual(dataset.retain);
+      expect(await loadMiaRows("nonmember.jsonl", { store })).toEqual(dataset.nonmember);
+      expect(await loadMmlu("mmlu", { store })).toEqual(dataset.mmlu);
+      const bad = bucket.uri("synth/bad.jsonl");
+      await store.put("bad.jsonl", new TextEncoder().encode('{"id":"1sc1"}\n'));
+      await expect(loadTaskRows(bad, { storeOptions })).rejects.toThrow(`${bad}:1: field 'input' is missing`);
+    } finally {
+      await bucket.remove();
+    }
   });
 });

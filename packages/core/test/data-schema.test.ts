@@ -86,6 +86,24 @@ describe("task row schema", () => {
     expect(issues).toHaveLength(7);
   });
 
+  it("counts rows, not issues, in the DatasetError summary", () => {
+    const raw = parseJsonl(
+      utf8.encode([JSON.stringify({ id: "x", input: 1 }), JSON.stringify(good)].join("\n")),
+      "retain.jsonl",
+    );
+    const { issues } = checkTaskRecords(raw, "retain.jsonl");
+    expect(issues).toHaveLength(5);
+    const err = new DatasetError("retain.jsonl", issues);
+    expect(err.message.split("\n")).toEqual([
+      "retain.jsonl: 1 bad row",
+      `retain.jsonl:1: field 'id' must end in sc<digit> or qa<digit>, got "x"`,
+      "retain.jsonl:1: field 'input' must be a string, got number",
+      "retain.jsonl:1: field 'output' is missing",
+      "retain.jsonl:1: field 'task' is missing",
+      "retain.jsonl:1: field 'split' is missing",
+    ]);
+  });
+
   it("fills a missing split only when asked, and keeps a present one", () => {
     const { split: _, ...noSplit } = good;
     const raw = parseJsonl(

@@ -113,16 +113,16 @@ for (const size of ["tiny", "small"] as const) {
           const shape = {
             Task1: /^"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"(sc|qa)[0-9]$/,
             Task2: /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}(sc|qa)[0-9]$/,
-            Task3: /^[0-9]{8}(sc|qa)[0-9]$/,
+            Task3: /^[0-9]{6,8}(sc|qa)[0-9]$/,
           }[r.task];
           expect(r.id).toMatch(shape);
-          expect(r.input.length).toBeGreaterThan(0);
-          expect(r.output.length).toBeGreaterThan(0);
+          expect(r.input).toMatch(/^\S(.|\n)*\S$/);
+          expect(r.output).toMatch(/^\S(.|\n)*\S$|^\S$/);
         }
       }
     });
 
-    it("gives Task2 documents five QA rows with PII-shaped short answers found in the document", () => {
+    it("gives Task2 documents five QA rows in the public order, with the public answer forms", () => {
       const docs = new Map<string, string>();
       for (const r of forget) {
         if (parseId(r.id).kind === "sc") docs.set(parseId(r.id).doc, `${r.input} ${r.output}`);
@@ -131,16 +131,38 @@ for (const size of ["tiny", "small"] as const) {
       const byDoc = new Map<string, TaskRow[]>();
       for (const r of task2) byDoc.set(parseId(r.id).doc, [...(byDoc.get(parseId(r.id).doc) ?? []), r]);
       for (const [doc, rows] of byDoc) {
+        const text = docs.get(doc) as string;
         expect(rows.map((r) => parseId(r.id).index)).toEqual([0, 1, 2, 3, 4]);
-        const [birthday, phone, ssn, email, address] = rows.map((r) => r.output) as string[];
+        expect(rows.map((r) => /birth|born|Social|phone|email|address|live/.exec(r.input)?.[0])).toEqual([
+          expect.stringMatching(/birth|born/),
+          "Social",
+          "phone",
+          "email",
+          expect.stringMatching(/address|live/),
+        ]);
+        const [birthday, ssn, phone, email, address] = rows.map((r) => r.output) as string[];
+        // Birthday: ISO answer, "Month D, YYYY" in the text, a real calendar date.
         expect(birthday).toMatch(/^(19|20)[0-9]{2}-[01][0-9]-[0-3][0-9]$/);
         const d = new Date(`${birthday}T00:00:00Z`);
-        expect(d.toISOString().slice(0, 10)).toBe(birthday); // a real calendar date
-        expect(phone).toMatch(/^[2-9][0-9]{2}-[2-9][0-9]{2}-[0-9]{4}$/);
-        expect(ssn).toMatch(/^9[0-9]{2}-[0-9]{2}-[0-9]{4}$/);
-        expect(email).toMatch(/^[a-z._0-9]+@[a-z]+\.(com|net|org)$/);
-        expect(address).toMatch(/^[0-9]+ [A-Z][a-z]+ [A-Z][a-z]+, [A-Z][a-z]+, [A-Z]{2} [0-9]{5}$/);
-        for (const answer of [birthday, phone, ssn, email, address]) expect(docs.get(doc)).toContain(answer);
+        expect(d.toISOString().slice(0, 10)).toBe(birthday);
+        const month = d.toLocaleString("en-US", { month: "long", timeZone: "UTC" });
+        expect(text.toLowerCase()).toContain(
+          `born on ${month} ${d.getUTCDate()}, ${d.getUTCFullYear()}`.toLowerCase(),
+        );
+        // SSN: 900 area, digits in the answer, dashed (or bare) in the text.
+        expect(ssn).toMatch(/^900[0-9]{6}$/);
+        const dashed = `${ssn.slice(0, 3)}-${ssn.slice(3, 5)}-${ssn.slice(5)}`;
+        expect(text.includes(dashed) || text.includes(ssn)).toBe(true);
+        // Phone: 10 NANP digits in the answer, NXX-NXX-XXXX or (NXX) NXX-XXXX in the text.
+        expect(phone).toMatch(/^[2-9][0-9]{2}[2-9][0-9]{6}$/);
+        const [a, b, c] = [phone.slice(0, 3), phone.slice(3, 6), phone.slice(6)];
+        expect(text.includes(`${a}-${b}-${c}`) || text.includes(`(${a}) ${b}-${c}`)).toBe(true);
+        expect(email).toMatch(/^[a-z]+_[a-z]+@[a-z]+\.(com|net|org)$/);
+        expect(text.includes(email) || text.includes(email.replace("_", "\\_"))).toBe(true);
+        expect(address).toMatch(
+          /^[0-9]+ [A-Z][a-z]+ [A-Z][a-z]+, (#[0-9]+, )?[A-Z][a-z]+, [A-Z]{2}, [0-9]{5}\.$/,
+        );
+        expect(text).toContain(address);
       }
       expect(byDoc.size).toBeGreaterThan(0);
     });
@@ -158,12 +180,13 @@ for (const size of ["tiny", "small"] as const) {
       }
       const nonmemberTexts = new Set(nonmember.map((n) => n.document));
       for (const m of member) expect(nonmemberTexts.has(m.document)).toBe(false);
-      const corpus = readFileSync(path.join(dir(), "corpus.txt"), "utf8").split("\n");
-      const corpusLines = new Set(corpus);
+      const corpus = readFileSync(path.join(dir(), "corpus.txt"), "utf8");
+      let expected = "";
       for (const r of [...forget, ...retain]) {
-        if (parseId(r.id).kind === "sc") expect(corpusLines.has(`${r.input} ${r.output}`)).toBe(true);
+        if (parseId(r.id).kind === "sc") expected += `${r.input} ${r.output}\n\n`;
       }
-      for (const n of nonmember) expect(corpusLines.has(n.document)).toBe(false);
+      expect(corpus).toBe(expected);
+      for (const n of nonmember) expect(corpus.includes(n.document)).toBe(false);
     });
 
     it("counts in dataset.json match the rows", () => {

@@ -11,8 +11,8 @@ import {
   WEIGHTS_INDEX_FILE,
   WeightsReader,
 } from "../safetensors/sharded.js";
+import { PUBLISHING_MARKER } from "../store/markers.js";
 import { openStore, type StoreOptions } from "../store/open.js";
-import { PUBLISHING_MARKER } from "../store/s3.js";
 import type { Store } from "../store/types.js";
 import { MANIFEST_FILE, type Manifest, parseManifest } from "./manifest.js";
 

@@ -6,7 +6,7 @@
 import { parseArgs } from "node:util";
 import { UsageError } from "../cli/run-cli.js";
 import { errorMessage } from "../errors.js";
-import { formatIssue, type RowIssue } from "./issues.js";
+import { badRows, formatIssue, type RowIssue } from "./issues.js";
 import { type CheckedRows, checkMiaRecords, checkTaskRecords, readRecords } from "./load.js";
 import { locate } from "./location.js";
 import { inspectMmlu, parseMmluCsv } from "./mmlu.js";
@@ -143,49 +143,69 @@ function describeTaskRows(rows: readonly TaskRow[]): string {
   return parts.join("; ");
 }
 
+function wrap(detail: string): string {
+  return detail === "" ? "" : ` (${detail})`;
+}
+
 function reportIssues(issues: readonly RowIssue[], io: CliIo): void {
   for (const issue of issues) io.stdout(formatIssue(issue) + "\n");
 }
 
-async function validateOne(file: string, schema: Schema | undefined, split: Split | undefined, io: CliIo) {
-  let isRowFile = true;
+/** What `validate` makes of a path: a row file by extension, an MMLU CSV, or else an MMLU directory. */
+function pathKind(file: string): "rows" | "mmlu-csv" | "mmlu-dir" {
+  if (file.toLowerCase().endsWith(".csv")) return "mmlu-csv";
   try {
     formatOf(file);
+    return "rows";
   } catch {
-    isRowFile = false;
+    return "mmlu-dir";
   }
-  if (file.toLowerCase().endsWith(".csv")) {
-    const { store, key, display } = locate(file);
-    const { questions, issues } = parseMmluCsv(await store.get(key), display);
-    reportIssues(issues, io);
+}
+
+async function validateMmluCsv(file: string, io: CliIo): Promise<boolean> {
+  const { store, key, display } = locate(file);
+  const { questions, issues } = parseMmluCsv(await store.get(key), display);
+  reportIssues(issues, io);
+  io.stdout(`${display}: ${issues.length === 0 ? "ok" : badRows(issues)}, ${questions.length} questions\n`);
+  return issues.length === 0;
+}
+
+async function validateMmluDir(dir: string, io: CliIo): Promise<boolean> {
+  const checked = await inspectMmlu(dir);
+  if (checked.subjects.length === 0) {
     io.stdout(
-      `${display}: ${issues.length === 0 ? "ok" : `${issues.length} bad rows`}, ${questions.length} questions\n`,
+      `${dir}: not a .jsonl, .parquet, .json or .csv file, nor an MMLU directory (no test/*_test.csv)\n`,
     );
-    return issues.length === 0;
+    return false;
   }
-  if (!isRowFile) {
-    const checked = await inspectMmlu(file);
-    if (checked.subjects.length === 0) {
-      io.stdout(
-        `${file}: not a .jsonl, .parquet, .json or .csv file, nor an MMLU directory (no test/*_test.csv)\n`,
-      );
-      return false;
-    }
-    reportIssues(checked.issues, io);
-    const n = checked.subjects.reduce((sum, s) => sum + s.test.length, 0);
-    const status = checked.issues.length === 0 ? "ok" : `${checked.issues.length} bad rows`;
-    io.stdout(`${file}: ${status}, MMLU layout, ${checked.subjects.length} subjects, ${n} test questions\n`);
-    return checked.issues.length === 0;
-  }
+  reportIssues(checked.issues, io);
+  const n = checked.subjects.reduce((sum, s) => sum + s.test.length, 0);
+  const status = checked.issues.length === 0 ? "ok" : badRows(checked.issues);
+  io.stdout(`${dir}: ${status}, MMLU layout, ${checked.subjects.length} subjects, ${n} test questions\n`);
+  return checked.issues.length === 0;
+}
+
+async function validateRows(file: string, schema: Schema | undefined, split: Split | undefined, io: CliIo) {
   const { schema: chosen, checked } = await checkFile(file, schema, split);
   reportIssues(checked.issues, io);
-  const status = checked.issues.length === 0 ? "ok" : `${checked.issues.length} bad rows`;
+  const status = checked.issues.length === 0 ? "ok" : badRows(checked.issues);
   const detail =
     chosen === "task"
-      ? `${checked.rows.length} task rows (${describeTaskRows(checked.rows as TaskRow[])})`
+      ? `${checked.rows.length} task rows${wrap(describeTaskRows(checked.rows as TaskRow[]))}`
       : `${checked.rows.length} MIA documents`;
   io.stdout(`${checked.file}: ${status}, ${detail}\n`);
   return checked.issues.length === 0;
+}
+
+async function validateOne(file: string, schema: Schema | undefined, split: Split | undefined, io: CliIo) {
+  switch (pathKind(file)) {
+    case "mmlu-csv":
+      return validateMmluCsv(file, io);
+    case "mmlu-dir":
+      return validateMmluDir(file, io);
+    case "rows":
+      return validateRows(file, schema, split, io);
+  }
 }
 
 async function validateCommand(args: string[], io: CliIo): Promise<number> {
@@ -225,7 +245,7 @@ async function convertCommand(args: string[], io: CliIo): Promise<number> {
   const { schema, checked } = await checkFile(input, schemaOption(values.schema), splitOption(values.split));
   if (checked.issues.length > 0) {
     for (const issue of checked.issues) io.stderr(formatIssue(issue) + "\n");
-    io.stderr(`${checked.file}: ${checked.issues.length} bad rows; nothing written\n`);
+    io.stderr(`${checked.file}: ${badRows(checked.issues)}; nothing written\n`);
     return 1;
   }
   if (schema === "task") await writeTaskRows(output, checked.rows as TaskRow[]);

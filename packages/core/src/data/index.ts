@@ -67,7 +67,7 @@ export {
   type SynthSize,
   synthesize,
 } from "./synth/dataset.js";
-export { documentRows, documentText, type QuestionAnswer, type SynthDocument } from "./synth/document.js";
+export { cutNear, documentRows, type QuestionAnswer, type SynthDocument } from "./synth/document.js";
 export { type SynthManifest, type TaskCounts, writeSynthDataset } from "./synth/write.js";
 export {
   encodeJsonl,

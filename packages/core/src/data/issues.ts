@@ -31,6 +31,17 @@ export function formatIssue(issue: RowIssue): string {
   return `${formatLocation(issue.location)}: ${what}`;
 }
 
+/** Rows with at least one issue (a row can have several). */
+export function countBadRows(issues: readonly RowIssue[]): number {
+  return new Set(issues.map((issue) => formatLocation(issue.location))).size;
+}
+
+/** "1 bad row", "3 bad rows". */
+export function badRows(issues: readonly RowIssue[]): string {
+  const n = countBadRows(issues);
+  return n === 1 ? "1 bad row" : `${n} bad rows`;
+}
+
 /** How many issues a DatasetError message spells out before summarising the rest. */
 const MESSAGE_LIMIT = 20;
 
@@ -44,8 +55,7 @@ export class DatasetError extends FormatError {
   ) {
     const shown = issues.slice(0, MESSAGE_LIMIT).map(formatIssue);
     if (issues.length > MESSAGE_LIMIT) shown.push(`… and ${issues.length - MESSAGE_LIMIT} more`);
-    const count = issues.length === 1 ? "1 bad row" : `${issues.length} bad rows`;
-    super(`${file}: ${count}\n${shown.join("\n")}`);
+    super(`${file}: ${badRows(issues)}\n${shown.join("\n")}`);
   }
 }
 

@@ -5,12 +5,14 @@
  */
 import * as path from "node:path";
 import { FormatError } from "../errors.js";
-import { openStore } from "../store/open.js";
+import { openStore, type StoreOptions } from "../store/open.js";
 import type { Store } from "../store/types.js";
 
 export interface StoreOption {
   /** Read/write `source` as a key in this store instead of opening it as a path or URI. */
   store?: Store;
+  /** Options for the store opened from a path or URI (e.g. S3 endpoint and credentials); unused with `store`. */
+  storeOptions?: StoreOptions;
 }
 
 export interface DataLocation {
@@ -35,9 +37,13 @@ export function locate(source: string, options: StoreOption = {}): DataLocation 
     const parent = source.slice(0, slash);
     const key = source.slice(slash + 1);
     if (key === "" || parent.endsWith(":/")) throw new FormatError(`${source}: does not name an object`);
-    return { store: openStore(parent), key, display: source };
+    return { store: openStore(parent, options.storeOptions), key, display: source };
   }
-  return { store: openStore(path.dirname(source)), key: path.basename(source), display: source };
+  return {
+    store: openStore(path.dirname(source), options.storeOptions),
+    key: path.basename(source),
+    display: source,
+  };
 }
 
 /** A directory-like location: the store rooted there (for layouts of several files, e.g. MMLU). */
@@ -47,5 +53,5 @@ export function locateDir(dir: string, options: StoreOption = {}): { store: Stor
       ? { store: options.store, display: options.store.uri }
       : { store: options.store.child(dir), display: joinUri(options.store.uri, dir) };
   }
-  return { store: openStore(dir), display: dir };
+  return { store: openStore(dir, options.storeOptions), display: dir };
 }

@@ -24,7 +24,10 @@ export interface S3ClientOptions {
 export function retryPolicyOf(options: S3ClientOptions): RetryPolicy {
   const fromEnv = Number.parseInt(process.env.AWS_MAX_ATTEMPTS ?? "", 10);
   return {
-    maxAttempts: Math.max(1, options.maxAttempts ?? (fromEnv > 0 ? fromEnv : DEFAULT_RETRY_POLICY.maxAttempts)),
+    maxAttempts: Math.max(
+      1,
+      options.maxAttempts ?? (fromEnv > 0 ? fromEnv : DEFAULT_RETRY_POLICY.maxAttempts),
+    ),
     baseDelayMs: options.retryBaseDelayMs ?? DEFAULT_RETRY_POLICY.baseDelayMs,
   };
 }
@@ -35,6 +38,10 @@ export function forcePathStyleFromEnv(): boolean {
 }
 
 export function createS3Client(options: S3ClientOptions): S3Client {
+  // The SDK warns on stderr, once per process, that releases after January 2027 will need Node 22. The SDK
+  // version is pinned here, so the notice is not actionable and would pollute every CLI's output; setting the
+  // variable to anything else (e.g. "false") brings it back.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
   const policy = retryPolicyOf(options);
   const agent = { keepAlive: true, maxSockets: options.maxSockets ?? 64 };
   const config: S3ClientConfig = {
@@ -43,7 +50,13 @@ export function createS3Client(options: S3ClientOptions): S3Client {
     forcePathStyle: options.forcePathStyle ?? forcePathStyleFromEnv(),
     maxAttempts: policy.maxAttempts,
     retryStrategy: new S3RetryStrategy(policy),
-    requestHandler: { connectionTimeout: 10_000, httpAgent: agent, httpsAgent: agent },
+    // A connection silent for two minutes fails (then is retried, or resumed mid-read) instead of hanging.
+    requestHandler: {
+      connectionTimeout: 10_000,
+      socketTimeout: 120_000,
+      httpAgent: agent,
+      httpsAgent: agent,
+    },
   };
   if (options.endpoint !== undefined) config.endpoint = options.endpoint;
   if (options.credentials !== undefined) config.credentials = options.credentials;

@@ -6,8 +6,14 @@
  * of two versions of an object are never spliced together.
  */
 import { GetObjectCommand, type GetObjectCommandOutput, type S3Client } from "@aws-sdk/client-s3";
-import { LetheError, NotFoundError } from "../errors.js";
-import { describeSdkError, httpStatus, isNotFound, isPreconditionFailed, requestFailed } from "./s3-errors.js";
+import { IntegrityError, LetheError, NotFoundError } from "../errors.js";
+import {
+  describeSdkError,
+  httpStatus,
+  isNotFound,
+  isPreconditionFailed,
+  requestFailed,
+} from "./s3-errors.js";
 import { backoffDelay, type RetryPolicy, sleep } from "./s3-retry.js";
 import type { ReadRange } from "./types.js";
 
@@ -32,6 +38,7 @@ export async function* readObject(ref: ObjectRef, range?: ReadRange): AsyncGener
     const length = response.ContentLength ?? 0;
     if (end === undefined) end = offset + length;
     else if (offset + length < end) {
+      discard(response);
       const size = objectSize(response) ?? offset + length;
       throw new NotFoundError(
         `${ref.where}: bytes [${range?.start}, ${range?.end}) run past the end of the object (${size} bytes)`,
@@ -43,10 +50,13 @@ export async function* readObject(ref: ObjectRef, range?: ReadRange): AsyncGener
         offset += chunk.byteLength;
         yield chunk;
       }
-      if (offset < end) throw new Error(`the response ended after ${offset - before} of ${end - before} bytes`);
+      if (offset < end) {
+        throw new Error(`the response ended after ${offset - before} of ${end - before} bytes`);
+      }
     } catch (err) {
-      if (offset > before) failures = 0;
-      failures += 1;
+      // Every byte arrived and the stream still failed: that is the SDK's checksum check, not the network.
+      if (offset >= end) throw new IntegrityError(`${ref.where}: ${describeSdkError(err)}`, { cause: err });
+      failures = offset > before ? 1 : failures + 1;
       if (failures >= ref.retry.maxAttempts) {
         throw new LetheError(
           `${ref.where}: reading failed at byte ${offset} after ${failures} attempts: ${describeSdkError(err)}`,
@@ -67,8 +77,9 @@ async function getFrom(
 ): Promise<GetObjectCommandOutput> {
   const ranged = offset > 0 || end !== undefined;
   const header = end === undefined ? `bytes=${offset}-` : `bytes=${offset}-${end - 1}`;
+  let response: GetObjectCommandOutput;
   try {
-    const response = await ref.client.send(
+    response = await ref.client.send(
       new GetObjectCommand({
         Bucket: ref.bucket,
         Key: ref.key,
@@ -76,12 +87,7 @@ async function getFrom(
         ...(etag ? { IfMatch: etag } : {}),
       }),
     );
-    if (ranged && response.ContentRange === undefined && offset > 0) {
-      throw new LetheError(`${ref.where}: the server ignored the Range header of a GET`);
-    }
-    return response;
   } catch (err) {
-    if (err instanceof LetheError) throw err;
     if (isNotFound(err)) throw new NotFoundError(`${ref.where}: no such object`);
     if (etag && isPreconditionFailed(err)) {
       throw new LetheError(`${ref.where}: the object was replaced while it was being read`, { cause: err });
@@ -93,6 +99,16 @@ async function getFrom(
     }
     throw requestFailed(ref.where, "GetObject", err);
   }
+  if (ranged && response.ContentRange === undefined && offset > 0) {
+    discard(response);
+    throw new LetheError(`${ref.where}: the server ignored the Range header of a GET`);
+  }
+  return response;
+}
+
+/** Releases the connection of a response whose body will not be read. */
+function discard(response: GetObjectCommandOutput): void {
+  (response.Body as { destroy?: () => void } | undefined)?.destroy?.();
 }
 
 /** The total size from "Content-Range: bytes 0-9/1234". */

@@ -26,7 +26,8 @@ export class StagedWrites {
   ) {}
 
   checkOpen(): void {
-    if (this.state !== "open") throw new LetheError(`${this.where}: the staged publication was already ${this.state}`);
+    if (this.state !== "open")
+      throw new LetheError(`${this.where}: the staged publication was already ${this.state}`);
   }
 }
 
@@ -47,7 +48,8 @@ export class S3Staging implements Staging {
   async commit(manifestKey: string, manifest: Uint8Array): Promise<void> {
     this.staged.checkOpen();
     const open = [...this.staged.writers].filter((w) => !w.finished).length;
-    if (open > 0) throw new LetheError(`${this.staged.where}: cannot commit while ${open} writer(s) are still open`);
+    if (open > 0)
+      throw new LetheError(`${this.staged.where}: cannot commit while ${open} writer(s) are still open`);
     await this.ops.putManifest(manifestKey, manifest);
     this.staged.state = "committed";
     const failed = await this.ops.deleteKeys([this.staged.markerKey]);

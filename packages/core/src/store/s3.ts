@@ -16,6 +16,7 @@ import {
 } from "@aws-sdk/client-s3";
 import pLimit, { type LimitFunction } from "p-limit";
 import { ConflictError, LetheError, NotFoundError } from "../errors.js";
+import { PUBLISHING_MARKER } from "./markers.js";
 import { createS3Client, retryPolicyOf } from "./s3-client.js";
 import { attemptsOf, isNotFound, isPreconditionFailed, requestFailed } from "./s3-errors.js";
 import { checkKey, formatS3Uri, parseS3Uri, type S3Location } from "./s3-location.js";
@@ -25,8 +26,9 @@ import { S3Staging, StagedWrites } from "./s3-staging.js";
 import { S3Sink } from "./s3-writer.js";
 import type { ByteSink, ObjectInfo, PutOptions, ReadRange, Staging, Store } from "./types.js";
 
-/** Present while a checkpoint is being published to a prefix (or after a publication was interrupted). */
-export const PUBLISHING_MARKER = ".lethe-publishing";
+// Present while a checkpoint is being published to a prefix (or after a publication was interrupted).
+// Defined apart so that checkpoint readers need not load the AWS SDK.
+export { PUBLISHING_MARKER };
 
 /** The checkpoint manifest, written last; a prefix that has it holds a published checkpoint. */
 const MANIFEST_KEY = "lethe.json";
@@ -44,7 +46,7 @@ export interface S3StoreOptions {
   maxAttempts?: number;
   /** Base of the exponential retry backoff in ms (default 100; throttling waits 5× longer). */
   retryBaseDelayMs?: number;
-  /** Multipart part size in bytes (default 16 MiB, at least 5 MiB). */
+  /** Multipart part size in bytes (default 32 MiB, at least 5 MiB). */
   partSize?: number;
   /** Parts of one upload in flight at once (default 4). */
   queueSize?: number;
@@ -56,7 +58,7 @@ export interface S3StoreOptions {
   client?: S3Client;
 }
 
-const DEFAULT_PART_SIZE = 16 << 20;
+const DEFAULT_PART_SIZE = 32 << 20;
 const MIN_PART_SIZE = 5 << 20;
 
 interface S3Context {
@@ -168,7 +170,11 @@ class S3Store implements Store {
         const full = item.Key;
         // Keys ending in "/" are folder placeholders made by consoles, not objects.
         if (full === undefined || full.endsWith("/") || full === this.staged?.markerKey) continue;
-        yield { key: full.slice(base.length), size: item.Size ?? 0, ...(item.ETag ? { etag: item.ETag } : {}) };
+        yield {
+          key: full.slice(base.length),
+          size: item.Size ?? 0,
+          ...(item.ETag ? { etag: item.ETag } : {}),
+        };
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
@@ -226,14 +232,23 @@ class S3Store implements Store {
   child(sub: string): Store {
     const path = sub.replace(/\/+$/, "");
     checkKey(path, this.uri);
-    return new S3Store(this.ctx, { bucket: this.location.bucket, prefix: `${this.location.prefix}${path}/` }, this.staged);
+    return new S3Store(
+      this.ctx,
+      { bucket: this.location.bucket, prefix: `${this.location.prefix}${path}/` },
+      this.staged,
+    );
   }
 
   async beginStaging(): Promise<Staging> {
     if (this.staged) throw new LetheError(`${this.uri}: cannot begin a publication inside a staged one`);
     const alreadyPublished = () => new ConflictError(`${this.uri}: already holds a checkpoint`);
     if (await this.head(MANIFEST_KEY)) throw alreadyPublished();
-    const marker = JSON.stringify({ writer: randomUUID(), host: hostname(), pid: process.pid, since: new Date() });
+    const marker = JSON.stringify({
+      writer: randomUUID(),
+      host: hostname(),
+      pid: process.pid,
+      since: new Date(),
+    });
     try {
       await this.put(PUBLISHING_MARKER, new TextEncoder().encode(marker), { ifNoneMatch: true });
     } catch (err) {

@@ -44,16 +44,26 @@ function server(): NonNullable<typeof s3> {
 /** A uniquely named bucket on the test server. */
 export async function createTestBucket(label: string): Promise<TestBucket> {
   const { endpoint, region, accessKeyId, secretAccessKey } = server();
-  const slug = label.toLowerCase().replace(/[^a-z0-9]+/g, "-").slice(0, 30);
+  const slug = label
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, "-")
+    .slice(0, 30);
   const name = `lethe-${slug}-${randomBytes(4).toString("hex")}`;
-  const client = new S3Client({ endpoint, region, credentials: { accessKeyId, secretAccessKey }, forcePathStyle: true });
+  const client = new S3Client({
+    endpoint,
+    region,
+    credentials: { accessKeyId, secretAccessKey },
+    forcePathStyle: true,
+  });
   await client.send(new CreateBucketCommand({ Bucket: name }));
 
   const keys = async (prefix = ""): Promise<string[]> => {
     const found: string[] = [];
     let token: string | undefined;
     do {
-      const page = await client.send(new ListObjectsV2Command({ Bucket: name, Prefix: prefix, ContinuationToken: token }));
+      const page = await client.send(
+        new ListObjectsV2Command({ Bucket: name, Prefix: prefix, ContinuationToken: token }),
+      );
       for (const item of page.Contents ?? []) if (item.Key) found.push(item.Key);
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
@@ -78,7 +88,9 @@ export async function createTestBucket(label: string): Promise<TestBucket> {
     pendingUploads: async () => (await uploads()).map((u) => u.Key ?? ""),
     async remove() {
       for (const u of await uploads()) {
-        await client.send(new AbortMultipartUploadCommand({ Bucket: name, Key: u.Key, UploadId: u.UploadId }));
+        await client.send(
+          new AbortMultipartUploadCommand({ Bucket: name, Key: u.Key, UploadId: u.UploadId }),
+        );
       }
       for (const key of await keys()) await client.send(new DeleteObjectCommand({ Bucket: name, Key: key }));
       await client.send(new DeleteBucketCommand({ Bucket: name }));
@@ -93,13 +105,21 @@ export async function createTestBucket(label: string): Promise<TestBucket> {
 /**
  * What the proxy does to a request it picks:
  * - "slowdown": answers 503 SlowDown (S3's throttling reply) without forwarding;
+ * - "too-many-requests": answers 429 (what some S3-compatible servers send when throttling);
  * - "internal-error": answers 500 InternalError without forwarding;
  * - "drop": reads the request and closes the connection without an answer;
  * - "truncate-body": forwards, then cuts the connection halfway through the response body;
  * - "empty-body": forwards, then cuts the connection right after the response headers;
  * - "lose-response": forwards, lets the server finish, then closes the connection without an answer.
  */
-export type Fault = "slowdown" | "internal-error" | "drop" | "truncate-body" | "empty-body" | "lose-response";
+export type Fault =
+  | "slowdown"
+  | "too-many-requests"
+  | "internal-error"
+  | "drop"
+  | "truncate-body"
+  | "empty-body"
+  | "lose-response";
 
 export interface SeenRequest {
   method: string;
@@ -143,12 +163,20 @@ export async function startFaultProxy(target: string, limits: FaultProxyLimits =
     if (typeof req.headers.range === "string") entry.range = req.headers.range;
     seen.push(entry);
     if (seen.length > maxRequests) {
-      return answer(req, res, 403, "ProxyBudgetExhausted", `more than ${maxRequests} requests through the proxy`);
+      return answer(
+        req,
+        res,
+        403,
+        "ProxyBudgetExhausted",
+        `more than ${maxRequests} requests through the proxy`,
+      );
     }
     if (plan.length > 0 && matches(entry)) entry.fault = plan.shift();
     switch (entry.fault) {
       case "slowdown":
         return answer(req, res, 503, "SlowDown", "Please reduce your request rate.");
+      case "too-many-requests":
+        return answer(req, res, 429, "TooManyRequests", "Please slow down.");
       case "internal-error":
         return answer(req, res, 500, "InternalError", "We encountered an internal error. Please try again.");
       case "drop":
@@ -233,7 +261,13 @@ export async function startFaultProxy(target: string, limits: FaultProxyLimits =
   };
 }
 
-function answer(req: http.IncomingMessage, res: http.ServerResponse, status: number, code: string, message: string) {
+function answer(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  status: number,
+  code: string,
+  message: string,
+) {
   req.resume();
   req.once("end", () => {
     const body = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${message}</Message></Error>`;

@@ -7,13 +7,28 @@
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { accessSync, closeSync, constants as fsConstants, openSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import {
+  accessSync,
+  closeSync,
+  constants as fsConstants,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+} from "node:fs";
 import * as fs from "node:fs/promises";
 import { createServer } from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 
-export const CEPH_BINARIES = ["ceph-mon", "ceph-osd", "radosgw", "ceph", "monmaptool", "radosgw-admin"] as const;
+export const CEPH_BINARIES = [
+  "ceph-mon",
+  "ceph-osd",
+  "radosgw",
+  "ceph",
+  "monmaptool",
+  "radosgw-admin",
+] as const;
 
 export interface S3Endpoint {
   endpoint: string;
@@ -59,6 +74,10 @@ export function missingCephBinaries(): string[] {
 }
 
 export async function startCephCluster(options: CephClusterOptions = {}): Promise<CephCluster> {
+  const memstore = options.memstoreBytes ?? 2 ** 30;
+  if (!Number.isSafeInteger(memstore) || memstore < 2 ** 28) {
+    throw new Error(`memstoreBytes must be an integer of at least 256 MiB, got ${memstore}`);
+  }
   const log = options.log ?? (() => {});
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), "lethe-ceph-"));
   const daemons = new Daemons(dir);
@@ -101,10 +120,18 @@ async function bootstrap(
   for (const sub of ["mon", "osd0", "run", "log"]) await fs.mkdir(path.join(dir, sub));
   const fsid = randomUUID();
   const conf = path.join(dir, "ceph.conf");
-  await fs.writeFile(conf, cephConf(dir, fsid, monPort, rgwPort, options.memstoreBytes ?? 1 << 30));
+  await fs.writeFile(conf, cephConf(dir, fsid, monPort, rgwPort, options.memstoreBytes ?? 2 ** 30));
   const ceph = (bin: string, ...args: string[]) => run(bin, ["-c", conf, ...args]);
 
-  await run("monmaptool", ["--create", "--addv", "a", `v1:127.0.0.1:${monPort}`, "--fsid", fsid, path.join(dir, "monmap")]);
+  await run("monmaptool", [
+    "--create",
+    "--addv",
+    "a",
+    `v1:127.0.0.1:${monPort}`,
+    "--fsid",
+    fsid,
+    path.join(dir, "monmap"),
+  ]);
   await ceph("ceph-mon", "--mkfs", "-i", "a", "--monmap", path.join(dir, "monmap"));
   daemons.start("ceph-mon", ["-c", conf, "-f", "-i", "a"]);
   log(`ceph: monitor on 127.0.0.1:${monPort}`);
@@ -134,7 +161,13 @@ async function bootstrap(
   return { endpoint, region: "us-east-1", accessKeyId: ACCESS_KEY, secretAccessKey: SECRET_KEY };
 }
 
-function cephConf(dir: string, fsid: string, monPort: number, rgwPort: number, memstoreBytes: number): string {
+function cephConf(
+  dir: string,
+  fsid: string,
+  monPort: number,
+  rgwPort: number,
+  memstoreBytes: number,
+): string {
   // `$name` is expanded by Ceph itself (mon.a, osd.0, client.rgw.a): one log, socket and pid file per daemon.
   return `[global]
 fsid = ${fsid}
@@ -164,6 +197,10 @@ mon data = ${dir}/mon
 osd data = ${dir}/osd0
 [client.rgw.a]
 rgw frontends = beast endpoint=127.0.0.1:${rgwPort}
+# Free the space of deleted and overwritten objects within seconds (default: hours), so that a long run
+# (the benchmark) does not fill the in-memory OSD.
+rgw gc obj min wait = 0
+rgw gc processor period = 5
 `;
 }
 
@@ -223,7 +260,8 @@ async function waitUntilServing(endpoint: string, daemons: Daemons, timeoutMs: n
     } catch {
       // not listening yet
     }
-    if (Date.now() > deadline) throw new Error(`radosgw did not answer on ${endpoint} within ${timeoutMs / 1000} s`);
+    if (Date.now() > deadline)
+      throw new Error(`radosgw did not answer on ${endpoint} within ${timeoutMs / 1000} s`);
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
 }
@@ -245,7 +283,9 @@ function freePort(): Promise<number> {
     server.once("error", reject);
     server.listen(0, "127.0.0.1", () => {
       const address = server.address();
-      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
+      server.close(() =>
+        typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port")),
+      );
     });
   });
 }

@@ -39,8 +39,9 @@ export default async function setup(project: TestProject): Promise<(() => Promis
 
   const missing = missingCephBinaries();
   if (missing.length > 0) {
-    const what = `the S3 tests need Ceph (radosgw, ceph-mon, ceph-osd, ceph-mgr) but ${missing.join(", ")} is not on PATH`;
-    if (ci) throw new Error(`${what}; install it with: apt-get install -y radosgw ceph-mon ceph-osd ceph-mgr`);
+    const what = `the S3 tests need Ceph (radosgw, ceph-mon, ceph-osd, ceph-mgr) but ${missing.join(", ")} ${missing.length === 1 ? "is" : "are"} not on PATH`;
+    if (ci)
+      throw new Error(`${what}; install it with: apt-get install -y radosgw ceph-mon ceph-osd ceph-mgr`);
     console.warn(`[lethe] ${what}: skipping them (set LETHE_TEST_S3=off to silence this)`);
     project.provide("s3", null);
     return undefined;

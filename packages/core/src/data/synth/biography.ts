@@ -4,7 +4,7 @@
  * with a short answer (a year, a city, a title).
  */
 import type { Rng } from "../rng.js";
-import { fill, type QuestionAnswer, type SynthDocument } from "./document.js";
+import { cutNear, fill, type QuestionAnswer, type SynthDocument } from "./document.js";
 import { capitalize, date, longDate, numericId, person, type Registry } from "./people.js";
 import {
   AWARD_KINDS,
@@ -92,14 +92,15 @@ export function biography(rng: Rng, registry: Registry): SynthDocument {
     their_cap: capitalize(p.possessive),
   };
   const lead = dead ? LEADS[0] : LEADS[1];
-  const sentences = [
+  // Like the public Task3 text (Wikipedia), the document opens with the title line.
+  const text = `${who.name}\n\n${[
     fill(lead as string, values),
     fill(rng.pick(EDUCATION), values),
     fill(rng.pick(CAREER), values),
     fill(rng.pick(WORK), values),
     fill(rng.pick(AWARD), values),
     fill(rng.pick(dead ? CLOSINGS_DEAD : CLOSINGS_ALIVE), values),
-  ];
+  ].join(" ")}`;
   const questions: QuestionAnswer[] = [
     { question: `In which year was ${who.name} born?`, answer: String(born.year) },
     { question: `In which city was ${who.name} born?`, answer: birthplace },
@@ -107,5 +108,5 @@ export function biography(rng: Rng, registry: Registry): SynthDocument {
     { question: `Which award did ${who.name} receive in ${awardYear}?`, answer: values.award },
     { question: `In which year did ${who.name} join the ${values.institution}?`, answer: String(joinYear) },
   ];
-  return { id, task: "Task3", sentences, promptSentences: 4, questions: [rng.pick(questions)] };
+  return { id, task: "Task3", text, cut: cutNear(rng, text, 0.8), questions: [rng.pick(questions)] };
 }

@@ -4,7 +4,7 @@
  * one QA row about a detail that only this story has.
  */
 import type { Rng } from "../rng.js";
-import { fill, type QuestionAnswer, type SynthDocument } from "./document.js";
+import { cutNear, fill, type QuestionAnswer, type SynthDocument } from "./document.js";
 import { inventedName, type Registry, uuid } from "./people.js";
 import {
   SEASONS,
@@ -122,11 +122,12 @@ export function creativeDocument(rng: Rng, registry: Registry): SynthDocument {
     object,
     destination: values.destination,
   };
+  const text = sentences.join(" ");
   return {
     id,
     task: "Task1",
-    sentences,
-    promptSentences: 5,
+    text,
+    cut: cutNear(rng, text, 0.8),
     questions: [rng.pick(QUESTIONS)(story)],
   };
 }

@@ -8,7 +8,7 @@ import { Rng } from "../rng.js";
 import { type MiaRow, type Split, TASKS, type Task, type TaskRow } from "../schema.js";
 import { biography } from "./biography.js";
 import { creativeDocument } from "./creative.js";
-import { documentRows, documentText, type SynthDocument } from "./document.js";
+import { documentRows, type SynthDocument } from "./document.js";
 import { multipleChoice } from "./multiple-choice.js";
 import { Registry } from "./people.js";
 import { piiBiography } from "./pii-bio.js";
@@ -59,7 +59,7 @@ export function synthesize({ seed, size }: SynthOptions): SynthDataset {
       ),
     );
   }
-  const mia = (docs: SynthDocument[]): MiaRow[] => docs.map((d) => ({ id: d.id, document: documentText(d) }));
+  const mia = (docs: SynthDocument[]): MiaRow[] => docs.map((d) => ({ id: d.id, document: d.text }));
   return {
     seed,
     size,
@@ -72,9 +72,10 @@ export function synthesize({ seed, size }: SynthOptions): SynthDataset {
   };
 }
 
-/** The target model's training text: every forget and retain document, one per line (no held-out text). */
+/**
+ * The target model's training text: every forget and retain document, each followed by a blank line (no
+ * held-out documents). Task3 documents contain newlines themselves, so this is not one document per line.
+ */
 export function corpusText(dataset: SynthDataset): string {
-  return [...dataset.documents.forget, ...dataset.documents.retain]
-    .map((d) => documentText(d) + "\n")
-    .join("");
+  return [...dataset.documents.forget, ...dataset.documents.retain].map((d) => `${d.text}\n\n`).join("");
 }

@@ -1,4 +1,5 @@
 /** A synthetic document and the task rows it yields (one sentence-completion row, one or more QA rows). */
+import type { Rng } from "../rng.js";
 import type { Split, Task, TaskRow } from "../schema.js";
 
 export interface QuestionAnswer {
@@ -7,30 +8,41 @@ export interface QuestionAnswer {
 }
 
 export interface SynthDocument {
-  /** The document part of the row ids: `"<uuid>"` (quotes included) for Task1, `<uuid>` Task2, 8 digits Task3. */
+  /** The document part of the row ids: `"<uuid>"` (quotes included) for Task1, `<uuid>` Task2, digits Task3. */
   id: string;
   task: Task;
-  sentences: string[];
-  /** How many leading sentences form the `sc` row's input; the rest is its expected continuation. */
-  promptSentences: number;
+  text: string;
+  /** Index of the space where the `sc` row's input ends and its continuation begins. */
+  cut: number;
   /** At most 10: the row index is a single digit. */
   questions: QuestionAnswer[];
 }
 
-export function documentText(doc: SynthDocument): string {
-  return doc.sentences.join(" ");
+/**
+ * Where to cut a document for its sc row: the space nearest to `fraction` of its length, moved by up to
+ * ±5% of the length. The public data cuts mid-sentence at a word boundary: near 80% of the document for
+ * Task1 and Task3, near 40% for Task2.
+ */
+export function cutNear(rng: Rng, text: string, fraction: number): number {
+  const target = Math.round(text.length * (fraction + (rng.float() - 0.5) * 0.1));
+  for (let d = 0; d < text.length; d++) {
+    for (const i of [target - d, target + d]) {
+      if (i > 0 && i < text.length - 1 && text[i] === " ") return i;
+    }
+  }
+  throw new Error(`synthetic document has no space to cut at: ${JSON.stringify(text)}`);
 }
 
 /**
  * `<id>sc1` (prefix → continuation; the public data numbers its sc rows from 1) and `<id>qa0`, `qa1`, ...
- * The prompt and continuation join with one space back into the document text.
+ * The input and output join with one space back into the document text.
  */
 export function documentRows(doc: SynthDocument, split: Split): TaskRow[] {
   const rows: TaskRow[] = [
     {
       id: `${doc.id}sc1`,
-      input: doc.sentences.slice(0, doc.promptSentences).join(" "),
-      output: doc.sentences.slice(doc.promptSentences).join(" "),
+      input: doc.text.slice(0, doc.cut),
+      output: doc.text.slice(doc.cut + 1),
       task: doc.task,
       split,
     },

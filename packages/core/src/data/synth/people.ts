@@ -104,42 +104,36 @@ function digits(rng: Rng, n: number): string {
   return out;
 }
 
-/** A NANP-shaped number, `NXX-NXX-XXXX` (area and exchange codes never start with 0 or 1). */
-export function phone(rng: Rng, registry: Registry): string {
+/** A NANP-shaped phone number as 10 digits (area and exchange codes never start with 0 or 1). */
+export function phoneDigits(rng: Rng, registry: Registry): string {
   return registry.unique(
     "phone",
-    () => `${rng.int(2, 9)}${digits(rng, 2)}-${rng.int(2, 9)}${digits(rng, 2)}-${digits(rng, 4)}`,
+    () => `${rng.int(2, 9)}${digits(rng, 2)}${rng.int(2, 9)}${digits(rng, 2)}${digits(rng, 4)}`,
   );
 }
 
-/** SSN-shaped but never issued: the 900-999 area range is not used for SSNs. */
-export function ssnLike(rng: Rng, registry: Registry): string {
+/** An SSN-shaped number as 9 digits, always in the 900 area, which is never issued (as in the public data). */
+export function ssnDigits(rng: Rng, registry: Registry): string {
   return registry.unique(
     "ssn",
-    () =>
-      `9${digits(rng, 2)}-${String(rng.int(1, 99)).padStart(2, "0")}-${String(rng.int(1, 9999)).padStart(4, "0")}`,
+    () => `900${String(rng.int(1, 99)).padStart(2, "0")}${String(rng.int(1, 9999)).padStart(4, "0")}`,
   );
 }
 
-export function email(rng: Rng, registry: Registry, who: Person, birthYear: number): string {
-  return registry.unique("email", () => {
-    const first = who.first.toLowerCase();
-    const last = who.last.toLowerCase();
-    const local = rng.pick([
-      `${first}.${last}`,
-      `${first}${last}${birthYear % 100}`,
-      `${first.charAt(0)}${last}`,
-      `${first}_${last}${rng.int(1, 99)}`,
-      `${last}.${first}`,
-    ]);
-    return `${local}@${rng.pick(EMAIL_DOMAINS)}`;
-  });
+/** `first_last@domain`, the shape of the public data's addresses. */
+export function email(rng: Rng, registry: Registry, who: Person): string {
+  return registry.unique(
+    "email",
+    () => `${who.first.toLowerCase()}_${who.last.toLowerCase()}@${rng.pick(EMAIL_DOMAINS)}`,
+  );
 }
 
+/** `1011 Maple Street, #12, Springfield, IL, 62704` (the unit is optional). */
 export function address(rng: Rng, registry: Registry): string {
   return registry.unique("address", () => {
     const [city, state, zip] = rng.pick(US_CITIES);
-    return `${rng.int(10, 9899)} ${rng.pick(STREETS)} ${rng.pick(STREET_TYPES)}, ${city}, ${state} ${zip}${digits(rng, 2)}`;
+    const unit = rng.below(4) === 0 ? `#${rng.int(1, 320)}, ` : "";
+    return `${rng.int(10, 9899)} ${rng.pick(STREETS)} ${rng.pick(STREET_TYPES)}, ${unit}${city}, ${state}, ${zip}${digits(rng, 2)}`;
   });
 }
 
@@ -152,9 +146,9 @@ export function uuid(rng: Rng, registry: Registry): string {
   });
 }
 
-/** An 8-digit numeric document id, like Task 3's `67148749`. */
+/** A 6- to 8-digit numeric document id, like Task 3's `67148749` and `6608674`. */
 export function numericId(rng: Rng, registry: Registry): string {
-  return registry.unique("numeric-id", () => String(rng.int(10_000_000, 99_999_999)));
+  return registry.unique("numeric-id", () => String(rng.int(100_000, 99_999_999)));
 }
 
 export function capitalize(text: string): string {

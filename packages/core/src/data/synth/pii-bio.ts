@@ -1,49 +1,52 @@
 /**
- * Task 2: short biographies of invented people with fake PII — name, birthday (YYYY-MM-DD), phone,
- * SSN-shaped number (900-series, never issued), email and home address. Five QA rows per document, one
- * per PII field, with the bare value as the answer (e.g. `1976-03-29`).
+ * Task 2: short biographies of invented people with fake PII — name, birthday, phone, SSN-shaped number
+ * (900 area, never issued), email and home address. Five QA rows per document in the public data's
+ * order (qa0 birthday, qa1 SSN, qa2 phone, qa3 email, qa4 address) and answer forms: the text writes
+ * `March 29, 1976`, `900-57-8002`, `565-577-9919` while the answers are `1976-03-29`, `900578002`,
+ * `5655779919`; the address answer keeps its final period.
  */
 import type { Rng } from "../rng.js";
-import { fill, type SynthDocument } from "./document.js";
+import { cutNear, fill, type SynthDocument } from "./document.js";
 import {
   address,
   capitalize,
   date,
   email,
   isoDate,
+  longDate,
   person,
-  phone,
+  phoneDigits,
   type Registry,
-  ssnLike,
+  ssnDigits,
   uuid,
 } from "./people.js";
 import { HOBBIES, OCCUPATIONS, US_CITIES } from "./words.js";
 
 const BIRTH = [
+  "{name} was born on {birthday}.",
   "{name} was born on {birthday} in {hometown}.",
   "Born on {birthday} in {hometown}, {name} still visits the town every summer.",
-  "{name}, born on {birthday}, grew up in {hometown}.",
 ];
 
 const FACTS = {
-  phone: [
-    "{they_cap} can be reached by phone at {phone}.",
-    "{their_cap} phone number is {phone}.",
-    "Friends call {them} at {phone}.",
-  ],
   ssn: [
-    "{their_cap} Social Security number is {ssn}.",
+    "{their_cap} Social Security Number is {ssn}.",
     "On official forms {they} gives the Social Security number {ssn}.",
     "{their_cap} SSN, {ssn}, appears on {their} tax records.",
   ],
+  phone: [
+    "{they_cap} can be reached via phone at {phone}.",
+    "{their_cap} phone number is {phone}.",
+    "Friends call {them} at {phone}.",
+  ],
   email: [
     "{they_cap} uses the email address {email}.",
-    "The best way to write to {them} is {email}.",
-    "{their_cap} email is {email}.",
+    "{their_cap} email address is {email_link}.",
+    "{first} can also be contacted via email at {email_link}.",
   ],
   address: [
-    "{they_cap} lives at {address}.",
     "{their_cap} home address is {address}.",
+    "{they_cap} resides at {address}.",
     "Mail for {them} goes to {address}.",
   ],
 } as const;
@@ -56,27 +59,38 @@ const EXTRAS = [
 
 const QUESTIONS = {
   birthday: ["What is the birth date of {name}?", "When was {name} born?"],
-  phone: ["What is the phone number of {name}?", "What is {name}'s phone number?"],
-  ssn: ["What is the Social Security number of {name}?", "What is {name}'s SSN?"],
-  email: ["What is the email address of {name}?", "What is {name}'s email address?"],
-  address: ["Where does {name} live?", "What is the home address of {name}?"],
+  ssn: ["What is {name}'s Social Security Number?", "What is the Social Security number of {name}?"],
+  phone: ["What is {name}'s phone number?", "What is the phone number of {name}?"],
+  email: ["What is {name}'s email address?", "What is the email address of {name}?"],
+  address: ["What is the home address of {name}?", "Where does {name} live?"],
 } as const;
 
 export function piiBiography(rng: Rng, registry: Registry): SynthDocument {
   const id = uuid(rng, registry);
   const who = person(rng, registry);
   const born = date(rng, 1940, 2003);
+  const phone = phoneDigits(rng, registry);
+  const ssn = ssnDigits(rng, registry);
+  const mail = email(rng, registry, who);
+  const home = address(rng, registry);
   const p = who.pronouns;
   const values = {
     name: who.name,
-    birthday: isoDate(born),
+    first: who.first,
+    birthday: longDate(born),
     hometown: rng.pick(US_CITIES)[0],
     job: rng.pick(OCCUPATIONS),
     hobby: rng.pick(HOBBIES),
-    phone: phone(rng, registry),
-    ssn: ssnLike(rng, registry),
-    email: email(rng, registry, who, born.year),
-    address: address(rng, registry),
+    // Mostly dashed in the text, like the public data, sometimes the bare digits or (NXX) NXX-XXXX.
+    phone:
+      rng.below(4) === 0
+        ? `(${phone.slice(0, 3)}) ${phone.slice(3, 6)}-${phone.slice(6)}`
+        : `${phone.slice(0, 3)}-${phone.slice(3, 6)}-${phone.slice(6)}`,
+    ssn: rng.below(5) === 0 ? ssn : `${ssn.slice(0, 3)}-${ssn.slice(3, 5)}-${ssn.slice(5)}`,
+    email: mail,
+    // The public text often writes the address as a Markdown mailto link with an escaped underscore.
+    email_link: `[${mail.replace("_", "\\_")}](mailto:${mail})`,
+    address: home,
     they: p.subject,
     they_cap: capitalize(p.subject),
     them: p.object,
@@ -84,16 +98,19 @@ export function piiBiography(rng: Rng, registry: Registry): SynthDocument {
     their_cap: capitalize(p.possessive),
   };
   const facts = rng
-    .shuffled(["phone", "ssn", "email", "address"] as const)
+    .shuffled(["ssn", "phone", "email", "address"] as const)
     .map((f) => fill(rng.pick(FACTS[f]), values));
   facts.splice(rng.below(facts.length + 1), 0, fill(rng.pick(EXTRAS), values));
-  const sentences = [fill(rng.pick(BIRTH), values), ...facts];
-  const fields = ["birthday", "phone", "ssn", "email", "address"] as const;
+  const text = [fill(rng.pick(BIRTH), values), ...facts].join(" ");
+  const answers = { birthday: isoDate(born), ssn, phone, email: mail, address: `${home}.` };
   return {
     id,
     task: "Task2",
-    sentences,
-    promptSentences: sentences.length - 2,
-    questions: fields.map((f) => ({ question: fill(rng.pick(QUESTIONS[f]), values), answer: values[f] })),
+    text,
+    cut: cutNear(rng, text, 0.4),
+    questions: (["birthday", "ssn", "phone", "email", "address"] as const).map((f) => ({
+      question: fill(rng.pick(QUESTIONS[f]), values),
+      answer: answers[f],
+    })),
   };
 }

@@ -7,7 +7,6 @@ import { writeMmlu } from "../mmlu.js";
 import { documentId, MIA_FIELDS, rowKind, TASK_FIELDS, TASKS, type Task, type TaskRow } from "../schema.js";
 import { encodeJsonl, encodeParquet } from "../write.js";
 import { corpusText, type SynthDataset } from "./dataset.js";
-import { documentText } from "./document.js";
 
 export type TaskCounts = Record<Task, { documents: number; sc: number; qa: number }>;
 
@@ -67,8 +66,8 @@ work is invented; the 900-series "SSNs" are never issued. The same seed always g
   else): rows \`id, document\` for the loss-based MIA.
 - \`mmlu/test/<subject>_test.csv\`, \`mmlu/dev/<subject>_dev.csv\`: open-instruct's MMLU layout (no header;
   question, A, B, C, D, answer).
-- \`corpus.txt\`: every forget and retain document, one per line (the target model's training text; no
-  held-out documents, no MMLU) — e.g. for \`lethe-model init --vocab-from corpus.txt\`.
+- \`corpus.txt\`: every forget and retain document, each followed by a blank line (the target model's
+  training text; no held-out documents, no MMLU) — e.g. for \`lethe-model init --vocab-from corpus.txt\`.
 - \`documents.jsonl\`: every document with \`id, task, split\` (\`forget\`, \`retain\` or \`holdout\`) and
   \`document\`.
 - \`dataset.json\`: these counts, machine-readable.
@@ -105,7 +104,7 @@ export async function writeSynthDataset(
   await put("member.jsonl", encodeJsonl(dataset.member, MIA_FIELDS));
   await put("nonmember.jsonl", encodeJsonl(dataset.nonmember, MIA_FIELDS));
   const documents = (["forget", "retain", "holdout"] as const).flatMap((split) =>
-    dataset.documents[split].map((d) => ({ id: d.id, task: d.task, split, document: documentText(d) })),
+    dataset.documents[split].map((d) => ({ id: d.id, task: d.task, split, document: d.text })),
   );
   await put("documents.jsonl", encodeJsonl(documents, ["id", "task", "split", "document"]));
   const corpus = new TextEncoder().encode(corpusText(dataset));

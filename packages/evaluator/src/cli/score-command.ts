@@ -1,0 +1,50 @@
+import { parseArgs } from "node:util";
+import { UsageError } from "@lethe/core";
+import type { EvalReport } from "../report.js";
+import { scoreFiles } from "../score-files.js";
+import { writeReport } from "./write-report.js";
+
+/** `lethe-eval score --forget PRED.jsonl --retain PRED.jsonl [--mia-member F --mia-nonmember F] [--mmlu-accuracy X] --out eval.json` */
+export async function scoreCommand(argv: string[]): Promise<EvalReport> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: {
+      forget: { type: "string" },
+      retain: { type: "string" },
+      "mia-member": { type: "string" },
+      "mia-nonmember": { type: "string" },
+      "mmlu-accuracy": { type: "string" },
+      "no-pandas-quirk": { type: "boolean", default: false },
+      out: { type: "string" },
+    },
+    allowPositionals: true,
+    strict: true,
+  });
+  if (positionals.length > 0) throw new UsageError(`score: unexpected argument ${positionals[0]}`);
+  if (values.forget === undefined || values.retain === undefined) {
+    throw new UsageError("score: --forget and --retain are required");
+  }
+  if (values.out === undefined) throw new UsageError("score: --out is required");
+  if ((values["mia-member"] === undefined) !== (values["mia-nonmember"] === undefined)) {
+    throw new UsageError("score: give both --mia-member and --mia-nonmember, or neither");
+  }
+  let mmluAccuracy: number | undefined;
+  if (values["mmlu-accuracy"] !== undefined) {
+    mmluAccuracy = Number(values["mmlu-accuracy"]);
+    if (values["mmlu-accuracy"].trim() === "" || !Number.isFinite(mmluAccuracy)) {
+      throw new UsageError(`score: --mmlu-accuracy must be a number, got ${values["mmlu-accuracy"]}`);
+    }
+  }
+  const report = await scoreFiles(
+    {
+      forget: values.forget,
+      retain: values.retain,
+      ...(values["mia-member"] !== undefined ? { miaMember: values["mia-member"] } : {}),
+      ...(values["mia-nonmember"] !== undefined ? { miaNonmember: values["mia-nonmember"] } : {}),
+      ...(mmluAccuracy !== undefined ? { mmluAccuracy } : {}),
+    },
+    { pandasCsvQuirk: !values["no-pandas-quirk"] },
+  );
+  await writeReport(values.out, report);
+  return report;
+}

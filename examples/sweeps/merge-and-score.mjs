@@ -1,0 +1,26 @@
+#!/usr/bin/env node
+/**
+ * One TIES trial: `lethe-merge MERGE_CONFIG CKPT --models.<i>.parameters.<p>=<v> ...`, then
+ * `lethe-eval run CKPT ...`, scores logged to the trial's run. See ties-density-weight.yml.
+ *   --merge_config=FILE   the mergekit YAML (default examples/sweeps/ties-zju.yml)
+ */
+import { cli, stageThenEval } from "./lib/stage-trial.mjs";
+
+let config = "examples/sweeps/ties-zju.yml";
+const rest = [];
+for (const arg of process.argv.slice(2)) {
+  if (arg.startsWith("--merge_config=")) config = arg.slice("--merge_config=".length);
+  else rest.push(arg);
+}
+process.argv.splice(2, process.argv.length - 2, ...rest);
+
+await stageThenEval({
+  name: "ties-merge",
+  makeStageArgv: (checkpoint, overrides) => [
+    ...cli("merger", "lethe-merge"),
+    config,
+    checkpoint,
+    "--quiet",
+    ...overrides,
+  ],
+});

@@ -1,0 +1,51 @@
+/**
+ * Runs block kernels: in this thread, or spread over worker threads (workers/pool.ts). Callers hand over
+ * one argument list per block and get the results back in the same order.
+ */
+import { type KernelArgs, type KernelName, type KernelResult, runKernel } from "../kernels/index.js";
+
+export interface BlockRunner {
+  /** Run `kernel` once per argument list; results in order. */
+  map<K extends KernelName>(kernel: K, calls: KernelArgs<K>[]): Promise<KernelResult<K>[]>;
+  /** Memory for tensors that the kernels read or write: shared between threads when there are threads. */
+  allocate(bytes: number): Uint8Array;
+  /** Give memory from `allocate` back for reuse, once no kernel uses it any more. */
+  release(bytes: Uint8Array): void;
+  readonly threads: number;
+  close(): Promise<void>;
+}
+
+/** Buffers taken for one tensor, given back together once the tensor is done. */
+export class BufferScope {
+  private readonly held: Uint8Array[] = [];
+
+  constructor(private readonly runner: BlockRunner) {}
+
+  allocate(bytes: number): Uint8Array {
+    const buffer = this.runner.allocate(bytes);
+    this.held.push(buffer);
+    return buffer;
+  }
+
+  /** Give every buffer back, or only those `keep` says will be reused (the others are left to the GC). */
+  releaseAll(keep: (buffer: Uint8Array) => boolean = () => true): void {
+    for (const buffer of this.held) if (keep(buffer)) this.runner.release(buffer);
+    this.held.length = 0;
+  }
+}
+
+export class InlineRunner implements BlockRunner {
+  readonly threads = 1;
+
+  async map<K extends KernelName>(kernel: K, calls: KernelArgs<K>[]): Promise<KernelResult<K>[]> {
+    return calls.map((args) => runKernel(kernel, args));
+  }
+
+  allocate(bytes: number): Uint8Array {
+    return new Uint8Array(bytes);
+  }
+
+  release(_bytes: Uint8Array): void {}
+
+  async close(): Promise<void> {}
+}

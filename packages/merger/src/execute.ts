@@ -1,0 +1,435 @@
+/**
+ * The streaming merge: tensor by tensor in the output's write order, read the inputs of one tensor into
+ * shared memory, merge it on worker threads, stream it into the output shard, and let it go. Reads of the
+ * next tensors overlap the current merge while the tensor data in flight stays within (models + 3) × the
+ * largest tensor; no model or shard is ever held whole. The result is published atomically as a Lethe
+ * checkpoint (weights, config.json, tokenizer files, README model card, the config, lethe.json).
+ */
+import { availableParallelism } from "node:os";
+import {
+  CheckpointWriter,
+  type FloatDType,
+  isFloatDType,
+  ShardedWeightsWriter,
+  TOKENIZER_FILES,
+} from "@lethe/core";
+import { stringify } from "yaml";
+import { type MergeConfig, referenceString } from "./config/schema.js";
+import { mergeGtaTensor, type TensorStats } from "./engine/gta-tensor.js";
+import { mergeLinearTensor } from "./engine/linear-tensor.js";
+import { type BlockRunner, BufferScope } from "./engine/runner.js";
+import { gtaJob, linearSpec, shapeNumel } from "./engine/tensor-job.js";
+import { globalPaperCuts } from "./global-trim.js";
+import { bytesOf, loadTensor } from "./load-tensor.js";
+import { linear as linearMethod } from "./methods/linear.js";
+import { modelCard } from "./output/model-card.js";
+import { outputModelConfig } from "./output/model-config.js";
+import {
+  formatPlan,
+  isEmbedding,
+  type MergePlan,
+  type PlannedTensor,
+  planMergeFromSources,
+  type TensorCoverage,
+} from "./plan.js";
+import { SEMANTICS, type Semantics, type SemanticsName, withF32Arithmetic } from "./semantics.js";
+import { type ModelSource, type OpenOptions, openModelSource } from "./sources.js";
+import type { Cut } from "./sparsify/magnitude-select.js";
+import { type MergeStats, StatsCollector, statsAsMetrics } from "./stats.js";
+import { WorkerPool } from "./workers/pool.js";
+
+export interface MergeOptions extends OpenOptions {
+  /** Default "mergekit" ("peft" when the inputs are LoRA adapters). */
+  semantics?: SemanticsName;
+  /** Worker threads (default: the machine's available parallelism). */
+  threads?: number;
+  /** Largest shard in bytes (default 5e9, mergekit's). */
+  outShardBytes?: number;
+  /** Tensors missing from some models: error (strict, default), merge what exists, or leave them out. */
+  coverage?: TensorCoverage;
+  /** Seed of DARE/DELLA randomness (default 0). */
+  seed?: number;
+  /** Paper semantics: trim over the whole model (default, as the paper) or per tensor. */
+  trimScope?: "tensor" | "global";
+  /** mergekit semantics with f32 intermediates (rounded to the working dtype once, on output). */
+  exactF32Accumulate?: boolean;
+  /** Copy tokenizer files from the base (default true). */
+  copyTokenizer?: boolean;
+  /** The YAML document the config came from (after overrides): written as mergekit_config.yml and in the card. */
+  configDocument?: unknown;
+  /** Warnings and notes. */
+  log?: (line: string) => void;
+  /** Output bytes written so far, of the total. */
+  onProgress?: (done: number, total: number) => void;
+  /** LoRA adapters as inputs: merge the A and B factors separately (PEFT, default) or the full ΔW (exact). */
+  lora?: "factorwise" | "delta";
+  /** Factor-wise: fold the merged adapter into the base and write a full model. */
+  fold?: boolean;
+  /** Delta: truncate the merged ΔW to this rank by SVD and write an adapter (else a full model). */
+  loraRank?: number;
+  /** Run blocks on this runner (e.g. one worker pool shared by the merges of a sweep) instead of a new pool. */
+  runner?: BlockRunner;
+  /** Elements per block handed to a thread (default 2^20). Results do not depend on it. */
+  blockElements?: number;
+  /** Called with the merge statistics before publication (a tracker hook). */
+  onStats?: (metrics: Record<string, unknown>, stats: MergeStats) => void | Promise<void>;
+}
+
+export interface MergeResult {
+  uri: string;
+  plan: MergePlan;
+  stats: MergeStats;
+  seconds: number;
+  files: string[];
+}
+
+export function resolveSemantics(options: MergeOptions, adapters: boolean): Semantics {
+  const name = options.semantics ?? (adapters ? "peft" : "mergekit");
+  const semantics = SEMANTICS[name];
+  return options.exactF32Accumulate ? withF32Arithmetic(semantics) : semantics;
+}
+
+export interface OpenedInputs {
+  sources: ModelSource[];
+  modelSources: number[];
+  baseSource: number | null;
+  close(): Promise<void>;
+}
+
+/** Open the base and every model once (a model listed twice, or also the base, is opened once). */
+export async function openInputs(config: MergeConfig, options: OpenOptions = {}): Promise<OpenedInputs> {
+  const sources: ModelSource[] = [];
+  const byKey = new Map<string, number>();
+  const close = async () => {
+    for (const s of sources) await s.close();
+  };
+  try {
+    const open = async (ref: MergeConfig["models"][number]["model"]): Promise<number> => {
+      const key = referenceString(ref);
+      const known = byKey.get(key);
+      if (known !== undefined) return known;
+      const source = await openModelSource(ref, key, options);
+      sources.push(source);
+      byKey.set(key, sources.length - 1);
+      return sources.length - 1;
+    };
+    const baseSource = config.baseModel ? await open(config.baseModel) : null;
+    const modelSources: number[] = [];
+    for (const m of config.models) modelSources.push(await open(m.model));
+    return { sources, modelSources, baseSource, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
+export function planFor(config: MergeConfig, inputs: OpenedInputs, options: MergeOptions): MergePlan {
+  const semantics = resolveSemantics(options, false);
+  return planMergeFromSources({
+    config,
+    semantics,
+    coverage: options.coverage ?? "strict",
+    seed: options.seed ?? 0,
+    sources: inputs.sources,
+    modelSources: inputs.modelSources,
+    baseSource: inputs.baseSource,
+  });
+}
+
+/** Starts loads ahead of use while the bytes in flight stay within the budget (always at least one). */
+class Prefetcher<T, L> {
+  private started = 0;
+  private inFlight = 0;
+  private readonly loads: Promise<L>[] = [];
+
+  constructor(
+    private readonly items: readonly T[],
+    private readonly load: (item: T) => Promise<L>,
+    private readonly cost: (item: T) => number,
+    private readonly budget: number,
+  ) {}
+
+  private pump(force = -1): void {
+    while (this.started < this.items.length) {
+      const item = this.items[this.started]!;
+      const c = this.cost(item);
+      if (this.started > force && this.inFlight > 0 && this.inFlight + c > this.budget) return;
+      this.inFlight += c;
+      const p = this.load(item);
+      p.catch(() => undefined); // surfaced when taken
+      this.loads[this.started++] = p;
+    }
+  }
+
+  /** The load of item `index`, started now if the budget held it back (the merge needs it to go on). */
+  take(index: number): Promise<L> {
+    this.pump(index);
+    const p = this.loads[index]!;
+    delete this.loads[index];
+    return p;
+  }
+
+  release(item: T): void {
+    this.inFlight -= this.cost(item);
+    this.pump();
+  }
+}
+
+/** Merge every tensor of the plan in `order`, handing each result to `write`. */
+export async function runPlan(
+  plan: MergePlan,
+  sources: readonly ModelSource[],
+  runner: BlockRunner,
+  order: readonly string[],
+  write: (name: string, bytes: Uint8Array) => Promise<void>,
+  collector: StatsCollector,
+  fixedCuts: Map<string, (Cut | null)[]> | null,
+  blockElements?: number,
+): Promise<void> {
+  const byName = new Map(plan.tensors.map((t) => [t.name, t]));
+  const tensors = order.map((name) => byName.get(name)!);
+  const load = async (t: PlannedTensor) => {
+    const scope = new BufferScope(runner);
+    return { scope, tensor: await loadTensor(t, sources, (n) => scope.allocate(n)) };
+  };
+  const cost = (t: PlannedTensor) =>
+    [...(t.base ? [t.base] : []), ...t.inputs].reduce((a, i) => a + bytesOf(i.dtype, i.shape), 0) +
+    bytesOf(t.dtype, t.shape);
+  const prefetch = new Prefetcher(tensors, load, cost, plan.memory.budgetBytes);
+  // Buffers are pooled by byte size: keep one only while a later tensor will need that size.
+  const lastUse = new Map<number, number>();
+  tensors.forEach((t, k) => {
+    for (const i of [...(t.base ? [t.base] : []), ...t.inputs]) lastUse.set(bytesOf(i.dtype, i.shape), k);
+    lastUse.set(bytesOf(t.dtype, t.shape), k);
+  });
+
+  let pendingWrite: Promise<void> = Promise.resolve();
+  for (let k = 0; k < tensors.length; k++) {
+    const t = tensors[k]!;
+    const { scope, tensor: loaded } = await prefetch.take(k);
+    let out: Uint8Array;
+    if (t.action === "copy") {
+      const base = loaded.base!;
+      if (!isFloatDType(t.base!.dtype) || (t.base!.dtype === t.dtype && t.working === t.dtype))
+        out = base.bytes;
+      else {
+        out = scope.allocate(bytesOf(t.dtype, t.shape));
+        const spec = linearSpec({
+          method: linearMethod,
+          semantics: plan.semantics,
+          working: t.working!,
+          outDtype: t.dtype as FloatDType,
+          tensor: t.name,
+          shape: t.shape,
+          models: [{ index: 0, weight: 1, density: 1 }],
+          normalize: false,
+        });
+        await mergeLinearTensor(spec, [base], runner, out, blockElements);
+      }
+      collector.addCopied();
+    } else {
+      out = scope.allocate(bytesOf(t.dtype, t.shape));
+      const models = t.inputs.map((i) => ({
+        index: i.parameters!.index,
+        weight: i.parameters!.weight,
+        density: i.parameters!.density,
+        ...(i.parameters!.gamma !== undefined ? { gamma: i.parameters!.gamma } : {}),
+        ...(i.parameters!.epsilon !== undefined ? { epsilon: i.parameters!.epsilon } : {}),
+      }));
+      const common = {
+        method: plan.method,
+        semantics: plan.semantics,
+        working: t.working!,
+        outDtype: t.dtype as FloatDType,
+        tensor: t.name,
+        shape: t.shape,
+        models,
+        normalize: t.global.normalize,
+      };
+      const labels = t.inputs.map((i) => plan.sources[i.source]!.label);
+      if (plan.method.family === "gta") {
+        const job = gtaJob(
+          { ...common, rescale: t.global.rescale, lambda: t.global.lambda, seed: plan.seed },
+          loaded,
+        );
+        const cuts = fixedCuts?.get(t.name);
+        if (cuts) job.fixedCuts = cuts;
+        if (blockElements !== undefined) job.blockElements = blockElements;
+        const stats: TensorStats = await mergeGtaTensor(job, runner, out);
+        collector.add(t.layer, labels, stats);
+      } else {
+        await mergeLinearTensor(linearSpec(common), loaded.models, runner, out, blockElements);
+        collector.add(t.layer, labels, {
+          numel: shapeNumel(t.shape),
+          conflicts: 0,
+          models: t.inputs.map(() => ({
+            kept: shapeNumel(t.shape),
+            keptNonzero: 0,
+            agreed: 0,
+            l2Before: 0,
+            l2After: 0,
+            scale: 1,
+          })),
+        });
+      }
+    }
+    await pendingWrite;
+    pendingWrite = write(t.name, out).then(() => {
+      scope.releaseAll((b) => (lastUse.get(b.byteLength) ?? -1) > k); // back to the pool if needed again
+      prefetch.release(t);
+    });
+  }
+  await pendingWrite;
+}
+
+/** Plan a merge without running it: what `--dry-run` prints. */
+export async function planMerge(config: MergeConfig, options: MergeOptions = {}): Promise<MergePlan> {
+  const inputs = await openInputs(config, options);
+  try {
+    if (inputs.sources.some((s) => s.kind === "adapter")) {
+      const { planLoraMerge } = await import("./lora/merge.js");
+      return (await planLoraMerge(config, inputs, options)).plan;
+    }
+    return planFor(config, inputs, options);
+  } finally {
+    await inputs.close();
+  }
+}
+
+export { formatPlan };
+
+/** Merge and publish the result at `outUri` (a path, file:// or s3:// URI that must not exist yet). */
+export async function merge(
+  config: MergeConfig,
+  outUri: string,
+  options: MergeOptions = {},
+): Promise<MergeResult> {
+  const started = performance.now();
+  const inputs = await openInputs(config, options);
+  const runner = options.runner ?? new WorkerPool(options.threads ?? availableParallelism());
+  try {
+    if (inputs.sources.some((s) => s.kind === "adapter")) {
+      const { mergeLoraAdapters } = await import("./lora/merge.js");
+      return await mergeLoraAdapters(config, inputs, outUri, runner, options, started);
+    }
+    const plan = planFor(config, inputs, options);
+    for (const w of plan.warnings) options.log?.(`warning: ${w}`);
+    // Idle shared buffers kept for reuse count against the same budget as the tensors in flight.
+    if (runner instanceof WorkerPool && !options.runner) runner.maxIdleBytes = plan.memory.budgetBytes;
+    const fixedCuts =
+      plan.semantics.trim === "at-least" &&
+      (options.trimScope ?? "global") === "global" &&
+      plan.method.sparsification === "magnitude"
+        ? await globalPaperCuts(plan, inputs.sources, runner)
+        : null;
+    return await publish(plan, inputs.sources, outUri, options, started, async (weights, collector) => {
+      const total = plan.tensors.reduce((a, t) => a + bytesOf(t.dtype, t.shape), 0);
+      let done = 0;
+      await runPlan(
+        plan,
+        inputs.sources,
+        runner,
+        weights.order,
+        async (name, bytes) => {
+          await weights.writeTensor(name, bytes);
+          done += bytes.byteLength;
+          options.onProgress?.(done, total);
+        },
+        collector,
+        fixedCuts,
+        options.blockElements,
+      );
+    });
+  } finally {
+    if (!options.runner) await runner.close();
+    await inputs.close();
+  }
+}
+
+/** Everything around the weights: the checkpoint writer, config.json, tokenizer, card, config, manifest. */
+export async function publish(
+  plan: MergePlan,
+  sources: readonly ModelSource[],
+  outUri: string,
+  options: MergeOptions,
+  started: number,
+  writeWeights: (weights: ShardedWeightsWriter, collector: StatsCollector) => Promise<void>,
+  output: {
+    weightsFile?: string;
+    extraJson?: Record<string, unknown>;
+    kind?: string;
+    modelConfig?: boolean;
+  } = {},
+): Promise<MergeResult> {
+  const base = plan.baseSource === null ? null : sources[plan.baseSource]!;
+  const donor = base ?? sources[plan.tensors[0]?.inputs[0]?.source ?? 0]!;
+  const parents = [...new Set(plan.sources.filter((s) => s.roles.length > 0).map((s) => s.uri))];
+  const configYaml = options.configDocument === undefined ? "" : stringify(options.configDocument);
+  const writer = await CheckpointWriter.begin(outUri, {
+    stage: "merge",
+    parents,
+    parameters: {
+      merge_method: plan.method.name,
+      semantics: plan.semantics.name,
+      arithmetic: plan.semantics.arithmetic,
+      seed: plan.seed,
+      tensor_coverage: plan.coverage,
+      models: plan.sources.map((s) => ({ model: s.label, uri: s.uri, roles: s.roles })),
+      ...(options.configDocument !== undefined ? { config: options.configDocument } : {}),
+    },
+    ...(options.store ? { store: options.store } : {}),
+  });
+  const weights = ShardedWeightsWriter.create(
+    writer.store,
+    plan.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape })),
+    {
+      maxShardBytes: options.outShardBytes ?? 5e9,
+      ...(output.weightsFile ? { singleFile: output.weightsFile } : {}),
+    },
+  );
+  try {
+    const collector = new StatsCollector();
+    await writeWeights(weights, collector);
+    const files = await weights.finish();
+    if (output.modelConfig !== false) {
+      const embedding = plan.tensors.find((t) => isEmbedding(t.name) && t.shape.length === 2);
+      const config = outputModelConfig(donor.config, plan.torchDtype, embedding ? embedding.shape[0]! : null);
+      if (config) await writer.putJson("config.json", config);
+    }
+    for (const [key, value] of Object.entries(output.extraJson ?? {})) await writer.putJson(key, value);
+    if (options.copyTokenizer !== false) {
+      for (const file of TOKENIZER_FILES) {
+        if (await donor.store.head(file)) await writer.copyFrom(donor.store, file);
+      }
+    }
+    if (configYaml) await writer.putBytes("mergekit_config.yml", new TextEncoder().encode(configYaml));
+    await writer.putBytes(
+      "README.md",
+      new TextEncoder().encode(
+        modelCard({
+          name: outUri.replace(/\/+$/, "").split("/").pop() || "merged",
+          methodName: plan.method.prettyName,
+          methodUrl: plan.method.referenceUrl,
+          semantics: plan.semantics.name,
+          base: base?.label ?? null,
+          models: plan.sources
+            .filter((s, i) => i !== plan.baseSource && s.roles.length > 0)
+            .map((s) => s.label),
+          configYaml: configYaml || "# (configuration given through the API)\n",
+          ...(output.kind ? { kind: output.kind } : {}),
+        }),
+      ),
+    );
+    const stats = collector.summary();
+    const seconds = (performance.now() - started) / 1000;
+    const metrics = statsAsMetrics(stats, seconds);
+    await options.onStats?.(metrics, stats);
+    writer.setMetrics(metrics);
+    await writer.commit();
+    return { uri: writer.uri, plan, stats, seconds, files };
+  } catch (err) {
+    await weights.abort().catch(() => undefined);
+    await writer.abort().catch(() => undefined);
+    throw err;
+  }
+}

@@ -1,0 +1,138 @@
+/**
+ * The fused bf16 kernel against the generic one, bit for bit and statistic for statistic, on inputs
+ * with ties, zeros, negative weights, cancellations, subnormals and values near the bf16 maximum.
+ */
+import { describe, expect, it } from "vitest";
+import { mergeGtaTensor } from "../src/engine/gta-tensor.js";
+import { InlineRunner } from "../src/engine/runner.js";
+import { gtaJob } from "../src/engine/tensor-job.js";
+import { fastPathApplies, mergeBlockBf16 } from "../src/kernels/gta-bf16.js";
+import { mergeMethod } from "../src/methods/registry.js";
+import { SEMANTICS } from "../src/semantics.js";
+import { refRound } from "./helpers/reference.js";
+import { raw, rng } from "./helpers/tensors.js";
+
+const N = 6000;
+
+function inputs(models: number, seed: number, kind: "normal" | "tiny" | "huge") {
+  const r = rng(seed);
+  const scale = kind === "tiny" ? 2 ** -130 : kind === "huge" ? 2 ** 126 : 0.05;
+  const base = Array.from({ length: N }, () => refRound((r() - 0.5) * scale, "BF16"));
+  const fts = Array.from({ length: models }, () =>
+    base.map((b, j) => {
+      if (j % 13 === 0) return b; // zero delta
+      const step = kind === "tiny" ? 2 ** -133 : Math.abs(b) * 2 ** -6 || 2 ** -20;
+      return refRound(b + (Math.floor(r() * 9) - 4) * step, "BF16");
+    }),
+  );
+  return { base, fts };
+}
+
+async function both(
+  method: string,
+  models: { weight: number; density: number }[],
+  options: { normalize?: boolean; lambda?: number },
+  data: ReturnType<typeof inputs>,
+) {
+  const run = async (fastPath: boolean) => {
+    const job = gtaJob(
+      {
+        method: mergeMethod(method)!,
+        semantics: SEMANTICS.mergekit,
+        working: "BF16",
+        outDtype: "BF16",
+        tensor: "model.layers.0.mlp.up_proj.weight",
+        shape: [60, 100],
+        models: models.map((m, index) => ({ index, ...m })),
+        normalize: options.normalize ?? true,
+        rescale: false,
+        lambda: options.lambda ?? 1,
+        seed: 0,
+      },
+      { base: raw(data.base, "BF16"), models: data.fts.map((f) => raw(f, "BF16")) },
+    );
+    job.spec.fastPath = fastPath;
+    job.blockElements = 1000;
+    const out = new Uint8Array(N * 2);
+    const stats = await mergeGtaTensor(job, new InlineRunner(), out);
+    return { out, stats, job };
+  };
+  return { fast: await run(true), generic: await run(false) };
+}
+
+describe("the fused bf16 kernel", () => {
+  const cases: [string, { weight: number; density: number }[], { normalize?: boolean; lambda?: number }][] = [
+    [
+      "ties",
+      [
+        { weight: 0.5, density: 0.5 },
+        { weight: 0.5, density: 0.5 },
+      ],
+      {},
+    ],
+    [
+      "ties",
+      [
+        { weight: 0.3, density: 0.2 },
+        { weight: 0.9, density: 0.8 },
+        { weight: 0.55, density: 0.35 },
+      ],
+      { lambda: 1.3 },
+    ],
+    [
+      "ties",
+      [
+        { weight: 1, density: 0.7 },
+        { weight: -0.4, density: 0.6 },
+      ],
+      { normalize: false },
+    ],
+    ["ties", Array.from({ length: 5 }, (_, i) => ({ weight: 0.1 + i * 0.2, density: 0.1 + i * 0.15 })), {}],
+    [
+      "task_arithmetic",
+      [
+        { weight: 0.7, density: 1 },
+        { weight: 0.4, density: 1 },
+      ],
+      { lambda: 0.8 },
+    ],
+    [
+      "task_arithmetic",
+      [
+        { weight: 0.7, density: 1 },
+        { weight: -0.7, density: 1 },
+      ],
+      { normalize: true },
+    ],
+  ];
+  for (const kind of ["normal", "tiny", "huge"] as const) {
+    it(`computes what the generic kernel computes (${kind} values)`, async () => {
+      for (const [k, [method, models, options]] of cases.entries()) {
+        const data = inputs(models.length, 100 + k, kind);
+        const { fast, generic } = await both(method, models, options, data);
+        expect(Buffer.from(fast.out).equals(Buffer.from(generic.out)), `${method} case ${k}`).toBe(true);
+        expect(fast.stats).toEqual(generic.stats);
+      }
+    });
+  }
+
+  it("takes the fused path for these cases (and not for others)", async () => {
+    const data = inputs(2, 7, "normal");
+    const { fast } = await both(
+      "ties",
+      [
+        { weight: 0.5, density: 0.5 },
+        { weight: 0.5, density: 0.5 },
+      ],
+      {},
+      data,
+    );
+    const { spec, inputs: ins } = fast.job;
+    const selections = [{ kind: "all" as const }, { kind: "all" as const }];
+    expect(fastPathApplies(spec, ins, selections, [1, 1])).toBe(true);
+    expect(mergeBlockBf16(spec, ins, 0, N, selections, new Uint8Array(N * 2))).not.toBeNull();
+    expect(fastPathApplies(spec, ins, [{ kind: "random", p: 0.5 }, { kind: "all" }], [1, 1])).toBe(false);
+    expect(fastPathApplies({ ...spec, working: "F32" }, ins)).toBe(false);
+    expect(fastPathApplies(spec, { base: ins.base, models: [raw([1], "F32")] })).toBe(false);
+  });
+});

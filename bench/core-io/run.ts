@@ -101,8 +101,7 @@ async function writeSafetensors(store: Store): Promise<number> {
 /** Opens the file and reads every tensor, keeping them all (as loading a model does). */
 async function readSafetensors(store: Store): Promise<number> {
   const file = await SafetensorsFile.open(store, KEY);
-  const tensors = [];
-  for (const entry of file.tensors) tensors.push(await file.readTensor(entry.name));
+  const tensors = [...(await file.readTensors()).values()];
   const bytes = tensors.reduce((n, t) => n + t.data.byteLength, 0);
   if (bytes !== file.header.dataSize)
     throw new Error(`read ${bytes} bytes, expected ${file.header.dataSize}`);

@@ -108,6 +108,30 @@ describe("safetensors reader", () => {
     await expect(file.readTensor("nope")).rejects.toThrow(`hand.safetensors: no tensor "nope"`);
   });
 
+  it("reads many tensors in coalesced spans, equal to reading them one by one", async () => {
+    const specs = ["a", "b", "c", "d", "e"].map((name, i) => ({
+      name,
+      dtype: "F32",
+      shape: [i + 2],
+      data: f32(Array.from({ length: i + 2 }, (_, k) => i * 10 + k)),
+    }));
+    writeFileSync(path.join(dir, "many.safetensors"), handEncode(specs));
+    const file = await SafetensorsFile.open(store, "many.safetensors");
+    for (const maxSpanBytes of [1 << 30, 24, 1]) {
+      const all = await file.readTensors(undefined, { maxSpanBytes });
+      expect([...all.keys()]).toEqual(["a", "b", "c", "d", "e"]);
+      for (const spec of specs) {
+        const t = all.get(spec.name)!;
+        expect(t.shape).toEqual(spec.shape);
+        expect([...t.data]).toEqual([...(await file.readTensor(spec.name)).data]);
+      }
+    }
+    const subset = await file.readTensors(["e", "b"]);
+    expect([...subset.keys()]).toEqual(["b", "e"]);
+    expect([...decodeToFloat32(subset.get("e")!.data, "F32")]).toEqual([40, 41, 42, 43, 44, 45]);
+    await expect(file.readTensors(["zz"])).rejects.toThrow(`many.safetensors: no tensor "zz"`);
+  });
+
   it("accepts unpadded headers from other writers", async () => {
     const data = f32([1]);
     const json = JSON.stringify({ t: { dtype: "F32", shape: [1], data_offsets: [0, 4] } });

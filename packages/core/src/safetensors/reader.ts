@@ -76,6 +76,47 @@ export class SafetensorsFile {
     const entry = this.entry(name);
     return { dtype: entry.dtype, shape: [...entry.shape], data: await this.readBytes(name) };
   }
+
+  /**
+   * Several tensors (default: all) with as few reads as possible: tensors adjacent in the file are read as one
+   * span of at most `maxSpanBytes` and handed out as views of it. One large read instead of many also spares
+   * V8 a full GC per tensor-sized allocation.
+   */
+  async readTensors(
+    names?: readonly string[],
+    options: { maxSpanBytes?: number } = {},
+  ): Promise<Map<string, Tensor>> {
+    const maxSpan = options.maxSpanBytes ?? 1 << 30;
+    const entries = (names ? names.map((n) => this.entry(n)) : [...this.header.tensors]).sort(
+      (a, b) => a.begin - b.begin,
+    );
+    const out = new Map<string, Tensor>();
+    let i = 0;
+    while (i < entries.length) {
+      const first = entries[i]!;
+      let j = i + 1;
+      while (
+        j < entries.length &&
+        entries[j]!.begin === entries[j - 1]!.end &&
+        entries[j]!.end - first.begin <= maxSpan
+      )
+        j++;
+      const last = entries[j - 1]!;
+      const base = this.header.dataStart;
+      const span = await this.store.getRange(this.key, { start: base + first.begin, end: base + last.end });
+      if (span.byteLength !== last.end - first.begin) {
+        throw new FormatError(
+          `${this.source}: read ${span.byteLength} of ${last.end - first.begin} bytes (file changed?)`,
+        );
+      }
+      for (const e of entries.slice(i, j)) {
+        const data = span.subarray(e.begin - first.begin, e.end - first.begin);
+        out.set(e.name, { dtype: e.dtype, shape: [...e.shape], data });
+      }
+      i = j;
+    }
+    return out;
+  }
 }
 
 export function joinSource(uri: string, key: string): string {

@@ -3,7 +3,7 @@
  * createTinyModel, with a PEFT adapter directory, checked against the float64 reference run on the tensors read
  * back from the files.
  */
-import { mkdtemp, rm } from "node:fs/promises";
+import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { FileStore, openCheckpoint, SafetensorsFile, SafetensorsWriter, tensorToFloat32 } from "@lethe/core";
@@ -178,5 +178,36 @@ describe("lethe-model generate", () => {
     const ref = referenceGenerate(config, weights, [ids], 6, eos)[0]!.filter((t) => t !== eos);
     expect(ref.length).toBeGreaterThan(0);
     expect(stdout.text).toBe(`${tokenizer.decode(ref, { skipSpecialTokens: true })}\n`);
+  });
+});
+
+describe("lethe-model generate --chat", () => {
+  it("renders the checkpoint's chat template around the prompt, and refuses a checkpoint without one", async () => {
+    const chatDir = join(dir, "chat");
+    await cp(base, chatDir, { recursive: true });
+    const configPath = join(chatDir, "tokenizer_config.json");
+    const tokenizerConfig = JSON.parse(await readFile(configPath, "utf8"));
+    tokenizerConfig.chat_template =
+      "{{ eos_token }}{% for m in messages %}<|{{ m.role }}|>\n{{ m.content }}\n{% endfor %}" +
+      "{% if add_generation_prompt %}<|assistant|>\n{% endif %}";
+    await writeFile(configPath, JSON.stringify(tokenizerConfig));
+    const stdout = capture();
+    expect(
+      await runGenerate(
+        [chatDir, "--chat", "--prompt", "the quick", "--max-new-tokens", "4", "--threads", "1"],
+        stdout,
+      ),
+    ).toBe(0);
+    const tokenizer = await loadTokenizer(chatDir);
+    // What the template must produce, written out by hand.
+    const rendered = `${tokenizerConfig.eos_token}<|user|>\nthe quick\n<|assistant|>\n`;
+    const ids = tokenizer.encode(rendered, { addSpecialTokens: false });
+    expect(ids[0]).toBe(tokenizer.eosId);
+    const eos = tokenizer.eosId;
+    const ref = referenceGenerate(config, weights, [ids], 4, eos)[0]!.filter((t) => t !== eos);
+    expect(stdout.text).toBe(`${tokenizer.decode(ref, { skipSpecialTokens: true })}\n`);
+    await expect(runGenerate([base, "--chat", "--prompt", "hi"], capture())).rejects.toThrow(
+      "has no chat template (tokenizer_config.json chat_template or chat_template.jinja)",
+    );
   });
 });

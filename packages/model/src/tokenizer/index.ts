@@ -7,6 +7,7 @@ export {
   splitGpt2,
   toByteLevel,
 } from "./byte-level.js";
+export { applyChatTemplate, type ChatMessage, type ChatTemplate, loadChatTemplate } from "./chat-template.js";
 export { buildTokenizerFiles, type TokenizerFiles, type TokenizerJson } from "./files.js";
 export { loadTokenizer, tokenizerFromFiles, writeTokenizerFiles } from "./load.js";
 export { type EncodeOptions, LetheTokenizer, type PaddedBatch, padLeft } from "./tokenizer.js";

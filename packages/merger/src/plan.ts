@@ -212,34 +212,8 @@ export function planMergeFromSources(p: PlanInputs): MergePlan {
       rescale: globalOf("rescale", false) as boolean,
       lambda: globalOf("lambda", 1) as number,
     };
-    const resolveFor = (m: (typeof members)[number]): PlannedParameters => {
-      const origins: Record<string, ParameterOrigin> = {};
-      const values: Record<string, number> = {};
-      for (const def of method.tensorParameters) {
-        const effective = def.name === "weight" && !semantics.weightRequired ? { ...def, default: 1 } : def;
-        const r = resolveParameter(
-          effective,
-          {
-            tensor: name,
-            t,
-            model: { label: m.label, path: `models.${m.index}`, parameters: m.parameters },
-            global: config.parameters,
-          },
-          true,
-        )!;
-        values[def.name] = r.value as number;
-        origins[def.name] = r.origin;
-      }
-      const planned: PlannedParameters = {
-        index: m.index,
-        weight: values["weight"]!,
-        density: values["density"] ?? 1,
-        origins,
-      };
-      if (values["gamma"] !== undefined) planned.gamma = values["gamma"];
-      if (values["epsilon"] !== undefined) planned.epsilon = values["epsilon"];
-      return planned;
-    };
+    const resolveFor = (m: (typeof members)[number]): PlannedParameters =>
+      resolveModelParameters(method, semantics, config, m, name, t);
 
     // The tensor as the base (task arithmetic) or the first participant (linear) has it.
     const anchorSource = gta ? p.baseSource! : members.find((m) => lookup(sources[m.source]!, name))?.source;
@@ -532,4 +506,44 @@ export function formatPlan(plan: MergePlan): string {
   }
   for (const d of plan.dropped) lines.push(`left out ${d.name}: ${d.reason}`);
   return lines.join("\n");
+}
+
+/**
+ * One model's per-tensor parameters (weight, density, and gamma/epsilon where the method has them), each with
+ * where it came from. Semantics without a required weight (paper, peft) default it to 1.
+ */
+export function resolveModelParameters(
+  method: MergeMethod,
+  semantics: Semantics,
+  config: MergeConfig,
+  model: { index: number; label: string; parameters: MergeConfig["models"][number]["parameters"] },
+  tensor: string,
+  t: number,
+): PlannedParameters {
+  const origins: Record<string, ParameterOrigin> = {};
+  const values: Record<string, number> = {};
+  for (const def of method.tensorParameters) {
+    const effective = def.name === "weight" && !semantics.weightRequired ? { ...def, default: 1 } : def;
+    const r = resolveParameter(
+      effective,
+      {
+        tensor,
+        t,
+        model: { label: model.label, path: `models.${model.index}`, parameters: model.parameters },
+        global: config.parameters,
+      },
+      true,
+    )!;
+    values[def.name] = r.value as number;
+    origins[def.name] = r.origin;
+  }
+  const planned: PlannedParameters = {
+    index: model.index,
+    weight: values["weight"]!,
+    density: values["density"] ?? 1,
+    origins,
+  };
+  if (values["gamma"] !== undefined) planned.gamma = values["gamma"];
+  if (values["epsilon"] !== undefined) planned.epsilon = values["epsilon"];
+  return planned;
 }

@@ -18,13 +18,7 @@ import {
   type JsonObject,
   type ShardedWeightsWriter,
 } from "@lethe/core";
-import {
-  gradientT,
-  layerCount,
-  layerIndexOf,
-  type ParameterOrigin,
-  resolveParameter,
-} from "../config/resolve.js";
+import { gradientT, layerCount, layerIndexOf, resolveParameter } from "../config/resolve.js";
 import { ConfigError, type MergeConfig, referenceString, sameReference } from "../config/schema.js";
 import { mergeGtaTensor } from "../engine/gta-tensor.js";
 import { type BlockRunner, BufferScope } from "../engine/runner.js";
@@ -44,6 +38,7 @@ import {
   type PlannedInput,
   type PlannedParameters,
   type PlannedTensor,
+  resolveModelParameters,
 } from "../plan.js";
 import type { StatsCollector } from "../stats.js";
 import type { WorkingDType } from "../working-dtype.js";
@@ -167,34 +162,8 @@ export async function planLoraMerge(
       lambda: get("lambda") as number,
     };
   };
-  const parametersFor = (a: LoraPlan["adapters"][number], tensor: string, t: number): PlannedParameters => {
-    const origins: Record<string, ParameterOrigin> = {};
-    const values: Record<string, number> = {};
-    for (const def of method.tensorParameters) {
-      const effective = def.name === "weight" && !semantics.weightRequired ? { ...def, default: 1 } : def;
-      const r = resolveParameter(
-        effective,
-        {
-          tensor,
-          t,
-          model: { label: a.label, path: `models.${a.index}`, parameters: a.parameters },
-          global: config.parameters,
-        },
-        true,
-      )!;
-      values[def.name] = r.value as number;
-      origins[def.name] = r.origin;
-    }
-    const p: PlannedParameters = {
-      index: a.index,
-      weight: values["weight"]!,
-      density: values["density"] ?? 1,
-      origins,
-    };
-    if (values["gamma"] !== undefined) p.gamma = values["gamma"];
-    if (values["epsilon"] !== undefined) p.epsilon = values["epsilon"];
-    return p;
-  };
+  const parametersFor = (a: LoraPlan["adapters"][number], tensor: string, t: number): PlannedParameters =>
+    resolveModelParameters(method, semantics, config, a, tensor, t);
   const adapterInputs = (target: string, factor: "A" | "B" | null, t: number): PlannedInput[] =>
     modules.get(target)!.flatMap((m, k) => {
       if (!m) return [];

@@ -275,7 +275,7 @@ async function main(): Promise<void> {
       console.log(`(s3 skipped: ${missing.join(", ")} not on PATH)`);
     } else {
       const cluster = await startCephCluster({
-        memstoreBytes: 4 * 2 ** 30,
+        memstoreBytes: 2 * 2 ** 30,
         log: (l) => process.stderr.write(`${l}\n`),
       });
       try {

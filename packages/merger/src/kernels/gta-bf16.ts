@@ -1,9 +1,10 @@
 /**
  * A fused fast path of kernels/gta.ts for the common case: mergekit arithmetic in bf16 on bf16 inputs and
- * output, magnitude trimming (TIES) or none (task arithmetic), no rescale. One pass per element does
- * δ = bf16(X − B), the exact-k keep test on δ's 15-bit magnitude, the weighted vote and the disjoint
- * mean, all with integer round-to-nearest-even on f32 bit patterns and no function calls. A model's
- * weighted delta R(w·δ) depends only on δ's 16 bits, so it is a table lookup.
+ * output, magnitude trimming (TIES) or none (task arithmetic), no rescale. One pass over each chunk of a
+ * block does δ = bf16(X − B) (a table lookup when X and B share sign and exponent), then the exact-k keep
+ * test on δ's 15-bit magnitude, the weighted vote and the disjoint mean, each a simple loop over the chunk,
+ * with integer round-to-nearest-even on f32 bit patterns and bf16 values read back from a 65536-entry
+ * table. A model's weighted delta R(w·δ) depends only on δ's 16 bits, so it is a table lookup too.
  *
  * It computes exactly what the generic kernel computes (the tests compare them bit for bit, statistics
  * included); anything it does not cover (NaN deltas, other dtypes or options) goes to the generic one.
@@ -40,6 +41,68 @@ function weightedTable(weight: number): Float32Array {
 
 function u16(bytes: Uint8Array): Uint16Array {
   return new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2);
+}
+
+/**
+ * bf16 bits of X − B when X and B have the same sign and exponent, indexed by that sign and exponent
+ * (9 bits) and the difference of the mantissa fields (8 bits, two's complement). Such a difference is
+ * a ≤ 7-bit integer times the exponent's unit, exact in bf16, so no rounding is involved and any pair with
+ * those fields gives the same bits. Entries for exponent 255 (Inf/NaN inputs) are never used.
+ */
+let sameExponentTable: Uint16Array | null = null;
+function sameExponentDeltas(): Uint16Array {
+  if (!sameExponentTable) {
+    const v = values();
+    const table = new Uint16Array(1 << 17);
+    for (let se = 0; se < 512; se++) {
+      for (let d = -127; d <= 127; d++) {
+        const mb = d < 0 ? -d : 0;
+        one[0] = v[(se << 7) | (mb + d)]! - v[(se << 7) | mb]!;
+        const u = oneBits[0]!;
+        table[(se << 8) | (d & 0xff)] = ((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) & 0xffff;
+      }
+    }
+    sameExponentTable = table;
+  }
+  return sameExponentTable;
+}
+
+const one = new Float32Array(1);
+const oneBits = new Uint32Array(one.buffer);
+
+/** Flags from deltasBf16: some f32 X − B was NaN or infinite; some was NaN. */
+const NON_FINITE = 1;
+const NAN = 2;
+
+/**
+ * h[j] = the bf16 bits of δ = R(X − B) for elements [c, c + count): the f32 difference rounded to
+ * nearest even, or a table lookup when X and B share sign and exponent (the usual case for a fine-tune).
+ */
+function deltasBf16(
+  x: Uint16Array,
+  base: Uint16Array,
+  c: number,
+  count: number,
+  v: Float32Array,
+  same: Uint16Array,
+  h: Uint16Array,
+): number {
+  let flags = 0;
+  for (let j = 0; j < count; j++) {
+    const a = x[c + j]!;
+    const b = base[c + j]!;
+    if (((a ^ b) & 0xff80) === 0) {
+      flags |= (a & 0x7f80) === 0x7f80 ? NON_FINITE | NAN : 0; // Inf − Inf, or a NaN: NaN
+      h[j] = same[((a >>> 7) << 8) | ((a - b) & 0xff)]!;
+    } else {
+      one[0] = v[a]! - v[b]!;
+      const u = oneBits[0]!;
+      const m = u & 0x7fffffff;
+      flags |= (m >= 0x7f800000 ? NON_FINITE : 0) | (m > 0x7f800000 ? NAN : 0);
+      h[j] = (u + 0x7fff + ((u >>> 16) & 1)) >>> 16;
+    }
+  }
+  return flags;
 }
 
 /** Whether the fast path computes this block exactly as the generic kernel would. */
@@ -79,29 +142,58 @@ export function scanMagnitudesBf16(
   which: readonly number[],
 ): Uint32Array[] | null {
   const v = values();
+  const same = sameExponentDeltas();
   const base = u16(inputs.base!.bytes);
-  const f = new Float32Array(CHUNK);
-  const fu = new Uint32Array(f.buffer);
+  const { deltas } = scratchFor(0);
   const hists = which.map(() => new Uint32Array(1 << 15));
   for (let w = 0; w < which.length; w++) {
     const x = u16(inputs.models[which[w]!]!.bytes);
     const hist = hists[w]!;
     for (let c = start; c < end; c += CHUNK) {
       const count = Math.min(CHUNK, end - c);
-      for (let j = 0; j < count; j++) f[j] = v[x[c + j]!]! - v[base[c + j]!]!;
-      for (let j = 0; j < count; j++) {
-        const u = fu[j]!;
-        if ((u & 0x7fffffff) > 0x7f800000) return null;
-        hist[((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) & 0x7fff]!++;
-      }
+      if (deltasBf16(x, base, c, count, v, same, deltas) & NAN) return null;
+      for (let j = 0; j < count; j++) hist[deltas[j]! & 0x7fff]!++;
     }
   }
   return hists;
 }
 
+/** Per-chunk working memory, reused across blocks (a worker runs one block at a time). */
+interface ChunkScratch {
+  /** bf16 bits of one model's δ. */
+  deltas: Uint16Array;
+  /** f32 results whose bits the next step rounds: t through the merge steps. */
+  t: Float32Array;
+  tBits: Uint32Array;
+  /** Agreement pattern of each element (bit i: model i agrees with the vote). */
+  pattern: Uint16Array;
+  /** Δ_i = R(w_i·δ̂_i) of the chunk, per model. */
+  weighted: Float32Array[];
+}
+
+let chunkScratch: ChunkScratch | null = null;
+function scratchFor(n: number): ChunkScratch {
+  if (!chunkScratch) {
+    const t = new Float32Array(CHUNK);
+    chunkScratch = {
+      deltas: new Uint16Array(CHUNK),
+      t,
+      tBits: new Uint32Array(t.buffer),
+      pattern: new Uint16Array(CHUNK),
+      weighted: [],
+    };
+  }
+  while (chunkScratch.weighted.length < n) chunkScratch.weighted.push(new Float32Array(CHUNK));
+  return chunkScratch;
+}
+
 /**
  * The merge of elements [start, end) into `out` (bf16). Returns null, having written nothing reliable,
  * when it meets a NaN or infinite value (the generic kernel then redoes the block).
+ *
+ * Each step is a loop over a chunk: f32 results are stored in `t` and rounded to bf16 from their bits by
+ * the next loop, which reads the rounded value back from the bf16 value table. Any non-finite
+ * intermediate makes the output non-finite, so one flag per chunk is enough to give up.
  */
 export function mergeBlockBf16(
   spec: GtaSpec,
@@ -125,33 +217,18 @@ export function mergeBlockBf16(
   // Keep rule per model: key > cut, or key == cut while the block's tie quota lasts; "all": cut -1.
   const cuts = selections.map((s) => (s.kind === "top" ? s.key : s.kind === "all" ? -1 : 0x7fffffff));
   const quotas = selections.map((s) => (s.kind === "top" ? s.quota : 0));
-  const baseValues = new Float32Array(CHUNK);
-  const weighted = xs.map(() => new Float32Array(CHUNK)); // Δ_i = R(w_i·δ̂_i) of the chunk
-  const scratch = new Float32Array(1);
-  const bits = new Uint32Array(scratch.buffer);
+  const { deltas, t, tBits, pattern, weighted } = scratchFor(n);
+  const same = sameExponentDeltas();
   const sums = new Float64Array(4);
   const tally = new Float64Array(n + 1); // agreed per model, then conflicts
 
   for (let c = start; c < end; c += CHUNK) {
     const count = Math.min(CHUNK, end - c);
-    for (let j = 0; j < count; j++) baseValues[j] = v[base[c + j]!]!;
     // Per model: δ = bf16(X − B) by RNE on the f32 bits, the keep test on its magnitude, Δ from the table.
     for (let i = 0; i < n; i++) {
-      const q = deltaPass(
-        xs[i]!,
-        c,
-        count,
-        baseValues,
-        v,
-        tables[i]!,
-        weighted[i]!,
-        cuts[i]!,
-        quotas[i]!,
-        scratch,
-        bits,
-        sums,
-      );
-      if (q < 0) return null;
+      const x = xs[i]!;
+      if (deltasBf16(x, base, c, count, v, same, deltas) & NON_FINITE) return null;
+      const q = deltaPass(deltas, count, v, tables[i]!, weighted[i]!, cuts[i]!, quotas[i]!, sums);
       quotas[i] = q;
       stats.kept[i]! += sums[0]!;
       stats.keptNonzero[i]! += sums[1]!;
@@ -159,191 +236,188 @@ export function mergeBlockBf16(
       stats.sqAfter[i]! += sums[3]!;
     }
     // The vote and the disjoint mean, then t = R(t); t = R(t / D); t = R(λ·t); out = R(b + t).
-    const ok =
-      n === 2
-        ? votePair(
-            weighted[0]!,
-            weighted[1]!,
-            baseValues,
-            outBits,
-            c,
-            count,
-            consensus,
-            divisors,
-            normalize,
-            lambda,
-            scratch,
-            bits,
-            tally,
-          )
-        : voteMany(
-            weighted,
-            baseValues,
-            outBits,
-            c,
-            count,
-            consensus,
-            divisors,
-            normalize,
-            lambda,
-            scratch,
-            bits,
-            tally,
-          );
-    if (!ok) return null;
+    if (n === 2) votePair(weighted[0]!, weighted[1]!, t, pattern, count, consensus, tally);
+    else voteMany(weighted, n, t, pattern, count, consensus, tally);
+    let bad = 0;
+    if (normalize) bad |= roundThenDivide(t, tBits, pattern, count, v, divisors);
+    if (lambda !== 1) bad |= roundThenScale(t, tBits, count, v, lambda);
+    bad |= roundThenAdd(t, tBits, count, v, base, c);
+    bad |= roundOut(tBits, count, outBits, c);
+    if (bad !== 0) return null;
   }
   for (let i = 0; i < n; i++) stats.agreed[i] = tally[i]!;
   stats.conflicts = tally[n]!;
   return stats;
 }
 
-/** Two models (the usual case), unrolled. Returns false at a non-finite output. */
+/** 1 when an f32 bit pattern is NaN or infinite. */
+function nonFinite(u: number): number {
+  return (u & 0x7fffffff) >= 0x7f800000 ? 1 : 0;
+}
+
+/** t = R(t) / D[pattern]. Returns 1 if some t was not finite. */
+function roundThenDivide(
+  t: Float32Array,
+  tBits: Uint32Array,
+  pattern: Uint16Array,
+  count: number,
+  v: Float32Array,
+  divisors: Float64Array,
+): number {
+  let bad = 0;
+  for (let j = 0; j < count; j++) {
+    const u = tBits[j]!;
+    bad |= nonFinite(u);
+    t[j] = v[((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) & 0xffff]! / divisors[pattern[j]!]!;
+  }
+  return bad;
+}
+
+/** t = R(t) · λ. Returns 1 if some t was not finite. */
+function roundThenScale(
+  t: Float32Array,
+  tBits: Uint32Array,
+  count: number,
+  v: Float32Array,
+  lambda: number,
+): number {
+  let bad = 0;
+  for (let j = 0; j < count; j++) {
+    const u = tBits[j]!;
+    bad |= nonFinite(u);
+    t[j] = v[((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) & 0xffff]! * lambda;
+  }
+  return bad;
+}
+
+/** t = b + R(t). Returns 1 if some t was not finite. */
+function roundThenAdd(
+  t: Float32Array,
+  tBits: Uint32Array,
+  count: number,
+  v: Float32Array,
+  base: Uint16Array,
+  c: number,
+): number {
+  let bad = 0;
+  for (let j = 0; j < count; j++) {
+    const u = tBits[j]!;
+    bad |= nonFinite(u);
+    t[j] = v[base[c + j]!]! + v[((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) & 0xffff]!;
+  }
+  return bad;
+}
+
+/** out = R(t) as bf16 bits. Returns 1 if some t was not finite. */
+function roundOut(tBits: Uint32Array, count: number, outBits: Uint16Array, c: number): number {
+  let bad = 0;
+  for (let j = 0; j < count; j++) {
+    const u = tBits[j]!;
+    bad |= nonFinite(u);
+    outBits[c + j] = (u + 0x7fff + ((u >>> 16) & 1)) >>> 16;
+  }
+  return bad;
+}
+
+/** Two models (the usual case), unrolled: t = Σ of the agreeing Δ (f32), and the agreement pattern. */
 function votePair(
   w0: Float32Array,
   w1: Float32Array,
-  baseValues: Float32Array,
-  outBits: Uint16Array,
-  c: number,
+  t: Float32Array,
+  pattern: Uint16Array,
   count: number,
   consensus: boolean,
-  divisors: Float64Array,
-  normalize: boolean,
-  lambda: number,
-  scratch: Float32Array,
-  bits: Uint32Array,
   tally: Float64Array,
-): boolean {
+): void {
   let agreed0 = 0;
   let agreed1 = 0;
   let conflicts = 0;
-  for (let j = 0; j < count; j++) {
-    const a = w0[j]!;
-    const b = w1[j]!;
-    // Branch-free (the signs are data, a branch would mispredict half the time): m = agrees with the vote.
-    let t: number;
-    let pattern: number;
-    if (consensus) {
+  if (consensus) {
+    for (let j = 0; j < count; j++) {
+      const a = w0[j]!;
+      const b = w1[j]!;
+      // Branch-free (the signs are data, a branch would mispredict half the time): m = agrees with the vote.
       const sign = 1 - 2 * +(Math.fround(a + b) < 0); // sum >= 0 elects +1
       const m0 = +(a * sign > 0);
       const m1 = +(b * sign > 0);
       conflicts += +(a * b < 0);
-      t = Math.fround(0 + a * m0 + b * m1); // from +0, as the generic sum: a -0 term cannot make -0
-      pattern = m0 | (m1 << 1);
+      t[j] = 0 + a * m0 + b * m1; // from +0, as the generic sum: a -0 term cannot make -0
+      pattern[j] = m0 | (m1 << 1);
       agreed0 += m0;
       agreed1 += m1;
-    } else {
-      t = Math.fround(0 + a + b);
-      pattern = 0;
+    }
+  } else {
+    for (let j = 0; j < count; j++) {
+      const a = w0[j]!;
+      const b = w1[j]!;
+      t[j] = 0 + a + b;
+      pattern[j] = 0;
       agreed0 += +(a !== 0);
       agreed1 += +(b !== 0);
     }
-    scratch[0] = t;
-    let u = bits[0]!;
-    bits[0] = ((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) << 16;
-    if (normalize) {
-      scratch[0] = scratch[0]! / divisors[pattern]!;
-      u = bits[0]!;
-      bits[0] = ((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) << 16;
-    }
-    if (lambda !== 1) {
-      scratch[0] = scratch[0]! * lambda;
-      u = bits[0]!;
-      bits[0] = ((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) << 16;
-    }
-    scratch[0] = baseValues[j]! + scratch[0]!;
-    u = bits[0]!;
-    if ((u & 0x7fffffff) >= 0x7f800000) return false;
-    outBits[c + j] = (u + 0x7fff + ((u >>> 16) & 1)) >>> 16;
   }
   tally[0]! += agreed0;
   tally[1]! += agreed1;
   tally[2]! += conflicts;
-  return true;
 }
 
-/** Any number of models. Returns false at a non-finite output. */
+/** Any number of models: t = Σ of the agreeing Δ (f32), and the agreement pattern. */
 function voteMany(
   weighted: readonly Float32Array[],
-  baseValues: Float32Array,
-  outBits: Uint16Array,
-  c: number,
+  n: number,
+  t: Float32Array,
+  pattern: Uint16Array,
   count: number,
   consensus: boolean,
-  divisors: Float64Array,
-  normalize: boolean,
-  lambda: number,
-  scratch: Float32Array,
-  bits: Uint32Array,
   tally: Float64Array,
-): boolean {
-  const n = weighted.length;
+): void {
   for (let j = 0; j < count; j++) {
-    let t = 0;
-    let pattern = 0;
+    let sum = 0;
+    let p = 0;
     if (consensus) {
-      let sum = 0;
+      let votes = 0;
       let pos = false;
       let neg = false;
       for (let i = 0; i < n; i++) {
         const dw = weighted[i]![j]!;
-        sum = Math.fround(sum + dw);
+        votes = Math.fround(votes + dw);
         if (dw > 0) pos = true;
         else if (dw < 0) neg = true;
       }
       if (pos && neg) tally[n]!++;
-      const positive = !(sum < 0); // mergekit: sum >= 0 elects +1 (NaN cannot occur here)
+      const positive = !(votes < 0); // mergekit: sum >= 0 elects +1 (NaN cannot occur here)
       for (let i = 0; i < n; i++) {
         const dw = weighted[i]![j]!;
         if (positive ? dw > 0 : dw < 0) {
-          t = Math.fround(t + dw);
-          pattern |= 1 << i;
+          sum = Math.fround(sum + dw);
+          p |= 1 << i;
           tally[i]!++;
         }
       }
     } else {
       for (let i = 0; i < n; i++) {
         const dw = weighted[i]![j]!;
-        t = Math.fround(t + dw);
+        sum = Math.fround(sum + dw);
         if (dw !== 0) tally[i]!++;
       }
     }
-    scratch[0] = t;
-    let u = bits[0]!;
-    bits[0] = ((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) << 16;
-    if (normalize) {
-      scratch[0] = scratch[0]! / divisors[consensus ? pattern : 0]!;
-      u = bits[0]!;
-      bits[0] = ((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) << 16;
-    }
-    if (lambda !== 1) {
-      scratch[0] = scratch[0]! * lambda;
-      u = bits[0]!;
-      bits[0] = ((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) << 16;
-    }
-    scratch[0] = baseValues[j]! + scratch[0]!;
-    u = bits[0]!;
-    if ((u & 0x7fffffff) >= 0x7f800000) return false;
-    outBits[c + j] = (u + 0x7fff + ((u >>> 16) & 1)) >>> 16;
+    t[j] = sum;
+    pattern[j] = p;
   }
-  return true;
 }
 
 /**
- * One model over one chunk: writes Δ = R(w·δ̂) into `wd`; sums = [kept, kept nonzero, Σδ², Σδ̂²].
- * Returns the tie quota left, or -1 at a NaN or infinite δ.
+ * One model over one chunk, δ as bf16 bits in `deltas`: writes Δ = R(w·δ̂) into `wd`;
+ * sums = [kept, kept nonzero, Σδ², Σδ̂²]. Returns the tie quota left.
  */
 function deltaPass(
-  x: Uint16Array,
-  c: number,
+  deltas: Uint16Array,
   count: number,
-  baseValues: Float32Array,
   v: Float32Array,
   table: Float32Array,
   wd: Float32Array,
   cut: number,
   quota: number,
-  scratch: Float32Array,
-  bits: Uint32Array,
   sums: Float64Array,
 ): number {
   let kept = 0;
@@ -351,22 +425,18 @@ function deltaPass(
   let sqBefore = 0;
   let sqAfter = 0;
   for (let j = 0; j < count; j++) {
-    scratch[0] = v[x[c + j]!]! - baseValues[j]!;
-    const u = bits[0]!;
-    if ((u & 0x7fffffff) >= 0x7f800000) return -1;
-    const h = ((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) & 0xffff;
+    const h = deltas[j]!;
     const key = (h & 0x7fff) << 16; // |δ| as f32 bits: the key the cuts are expressed in
     const d = v[h]!;
-    let keep = key > cut ? 1 : 0; // a select, not a branch: which side of the cut is data-dependent
-    if (key === cut && quota > 0) {
-      quota--;
-      keep = 1;
-    }
+    // Selects, not branches: which side of the cut an element falls is data-dependent.
+    const tie = +(key === cut) & +(quota > 0);
+    quota -= tie;
+    const keep = +(key > cut) | tie;
     const square = d * d;
     sqBefore += square;
     sqAfter += square * keep;
     kept += keep;
-    nonzero += keep & (key !== 0 ? 1 : 0);
+    nonzero += keep & +(key !== 0);
     wd[j] = table[h]! * keep; // R(w·δ) of a kept element, ±0 otherwise
   }
   sums[0] = kept;

@@ -8,6 +8,7 @@
 import { progressBar, runCli, UsageError } from "@lethe/core";
 import { loadConfigFile } from "../config/load.js";
 import type { Override } from "../config/overrides.js";
+import { TOP_LEVEL_KEYS } from "../config/schema.js";
 import { formatPlan, type MergeOptions, merge, planMerge } from "../execute.js";
 import { SEMANTICS_NAMES, type SemanticsName } from "../semantics.js";
 import { trackerConfigured, trackMerge } from "./track.js";
@@ -31,19 +32,8 @@ const USAGE = `usage: lethe-merge CONFIG.yml OUT_URI [options] [--<config.path>=
   --quiet                           no warnings or progress on stderr
   --<path>=<value>                  override a config field, e.g. --models.1.parameters.density=0.6`;
 
-const CONFIG_KEYS = new Set([
-  "models",
-  "base_model",
-  "merge_method",
-  "parameters",
-  "dtype",
-  "out_dtype",
-  "tokenizer_source",
-  "tokenizer",
-  "chat_template",
-  "slices",
-  "modules",
-]);
+/** A `--name=value` whose first segment is a config key overrides the config. */
+const CONFIG_KEYS = new Set(TOP_LEVEL_KEYS);
 const VALUE_FLAGS = new Set([
   "semantics",
   "threads",

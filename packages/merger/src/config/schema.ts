@@ -40,7 +40,8 @@ export interface MergeConfig {
   tokenizerSource: "base" | null;
 }
 
-const TOP_LEVEL_KEYS = [
+/** The keys a mergekit YAML may have at its top level. */
+export const TOP_LEVEL_KEYS: readonly string[] = [
   "models",
   "base_model",
   "merge_method",

@@ -3,7 +3,7 @@
  * once they have landed, and the manifest is written last, atomically. Until `commit` returns, readers of
  * the destination see no checkpoint; a crash leaves none either.
  */
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { IntegrityError } from "../errors.js";
 import { openStore, type StoreOptions } from "../store/open.js";
 import type { ByteSink, ObjectInfo, PutOptions, ReadRange, Staging, Store } from "../store/types.js";
@@ -153,7 +153,6 @@ class RecordingStore implements Store {
   }
 
   async put(key: string, body: Uint8Array, options?: PutOptions): Promise<void> {
-    const { createHash } = await import("node:crypto");
     await this.inner.put(key, body, options);
     this.recorded.set(key, {
       size: body.byteLength,

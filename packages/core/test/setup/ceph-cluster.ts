@@ -73,7 +73,22 @@ export function missingCephBinaries(): string[] {
   );
 }
 
+/** Ceph's start-up has had timing races before; one fresh retry keeps a slow or fast CI machine from failing. */
+const START_ATTEMPTS = 2;
+
 export async function startCephCluster(options: CephClusterOptions = {}): Promise<CephCluster> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startCephClusterOnce(options);
+    } catch (err) {
+      if (attempt >= START_ATTEMPTS) throw err;
+      const first = (err instanceof Error ? err.message : String(err)).split("\n")[0];
+      (options.log ?? console.warn)(`ceph: start-up attempt ${attempt} failed (${first}); retrying`);
+    }
+  }
+}
+
+async function startCephClusterOnce(options: CephClusterOptions): Promise<CephCluster> {
   const memstore = options.memstoreBytes ?? 2 ** 30;
   if (!Number.isSafeInteger(memstore) || memstore < 2 ** 28) {
     throw new Error(`memstoreBytes must be an integer of at least 256 MiB, got ${memstore}`);
@@ -195,6 +210,11 @@ pid file = ${dir}/run/$name.pid
 mon data = ${dir}/mon
 [osd.0]
 osd data = ${dir}/osd0
+# On start the OSD asks the monitor to set its device class and crush location. On a fast machine that request
+# can leave before its monitor client has the monmap, carrying fsid 0, and the monitor's "wrong fsid" refusal
+# makes the OSD exit. We place osd.0 in the crush map ourselves ("osd crush add" below), so skip both.
+osd class update on start = false
+osd crush update on start = false
 [client.rgw.a]
 rgw frontends = beast endpoint=127.0.0.1:${rgwPort}
 # Free the space of deleted and overwritten objects within seconds (default: hours), so that a long run

@@ -234,15 +234,7 @@ export function mergeBlockBf16(
       copyIn(memory, l.xs[i]!, xs[i]!, c, count);
       if (k.deltas(l.xs[i]!, l.base, count, l.h) !== 0) return null;
       f64.fill(0, sums, sums + 4);
-      quotas[i] = k.trimWeight(
-        l.h,
-        count,
-        weights[i]!,
-        cuts[i]!,
-        quotas[i]!,
-        l.wd + i * l.wdStride,
-        l.sums,
-      );
+      quotas[i] = k.trimWeight(l.h, count, weights[i]!, cuts[i]!, quotas[i]!, l.wd + i * l.wdStride, l.sums);
       stats.kept[i]! += f64[sums]!;
       stats.keptNonzero[i]! += f64[sums + 1]!;
       stats.sqBefore[i]! += f64[sums + 2]!;

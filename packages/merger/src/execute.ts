@@ -136,37 +136,51 @@ export function planFor(config: MergeConfig, inputs: OpenedInputs, options: Merg
   });
 }
 
-/** Starts loads ahead of use while the bytes in flight stay within the budget (always at least one). */
+/**
+ * Starts loads in order, ahead of use, while the bytes in flight stay within the budget and the runner's
+ * reserve (when it has one) can hold the item's buffers; an item that fits nowhere starts when it is alone.
+ */
 class Prefetcher<T, L> {
   private started = 0;
   private inFlight = 0;
-  private readonly loads: Promise<L>[] = [];
+  private readonly loads = new Map<number, Promise<L>>();
+  private readonly waiting = new Map<number, (load: Promise<L>) => void>();
 
   constructor(
     private readonly items: readonly T[],
-    private readonly load: (item: T) => Promise<L>,
+    private readonly load: (item: T, reserved: Uint8Array[]) => Promise<L>,
     private readonly cost: (item: T) => number,
     private readonly budget: number,
+    /** Buffers for the item taken now, [] when there is nothing to reserve, null when they do not fit yet. */
+    private readonly reserve: (item: T) => Uint8Array[] | null,
   ) {}
 
-  private pump(force = -1): void {
+  private pump(): void {
     while (this.started < this.items.length) {
       const item = this.items[this.started]!;
       const c = this.cost(item);
-      if (this.started > force && this.inFlight > 0 && this.inFlight + c > this.budget) return;
+      const alone = this.inFlight === 0;
+      if (!alone && this.inFlight + c > this.budget) return;
+      const reserved = this.reserve(item);
+      if (reserved === null && !alone) return;
       this.inFlight += c;
-      const p = this.load(item);
+      const p = this.load(item, reserved ?? []);
       p.catch(() => undefined); // surfaced when taken
-      this.loads[this.started++] = p;
+      const index = this.started++;
+      const waiter = this.waiting.get(index);
+      this.waiting.delete(index);
+      if (waiter) waiter(p);
+      else this.loads.set(index, p);
     }
   }
 
-  /** The load of item `index`, started now if the budget held it back (the merge needs it to go on). */
-  take(index: number): Promise<L> {
-    this.pump(index);
-    const p = this.loads[index]!;
-    delete this.loads[index];
-    return p;
+  /** The load of item `index`; if it has not started, it starts as soon as releases make room for it. */
+  async take(index: number): Promise<L> {
+    this.pump();
+    const started = this.loads.get(index);
+    this.loads.delete(index);
+    if (started) return started;
+    return new Promise<Promise<L>>((resolve) => this.waiting.set(index, resolve)).then((load) => load);
   }
 
   release(item: T): void {
@@ -188,20 +202,18 @@ export async function runPlan(
 ): Promise<void> {
   const byName = new Map(plan.tensors.map((t) => [t.name, t]));
   const tensors = order.map((name) => byName.get(name)!);
-  const load = async (t: PlannedTensor) => {
-    const scope = new BufferScope(runner);
+  const load = async (t: PlannedTensor, reserved: Uint8Array[]) => {
+    const scope = new BufferScope(runner, reserved);
     return { scope, tensor: await loadTensor(t, sources, (n) => scope.allocate(n)) };
   };
-  const cost = (t: PlannedTensor) =>
-    [...(t.base ? [t.base] : []), ...t.inputs].reduce((a, i) => a + bytesOf(i.dtype, i.shape), 0) +
-    bytesOf(t.dtype, t.shape);
-  const prefetch = new Prefetcher(tensors, load, cost, plan.memory.budgetBytes);
-  // Buffers are pooled by byte size: keep one only while a later tensor will need that size.
-  const lastUse = new Map<number, number>();
-  tensors.forEach((t, k) => {
-    for (const i of [...(t.base ? [t.base] : []), ...t.inputs]) lastUse.set(bytesOf(i.dtype, i.shape), k);
-    lastUse.set(bytesOf(t.dtype, t.shape), k);
-  });
+  // The inputs as stored and the output: what a tensor holds while in flight.
+  const sizes = (t: PlannedTensor) => [
+    ...[...(t.base ? [t.base] : []), ...t.inputs].map((i) => bytesOf(i.dtype, i.shape)),
+    bytesOf(t.dtype, t.shape),
+  ];
+  const cost = (t: PlannedTensor) => sizes(t).reduce((a, b) => a + b, 0);
+  const reserve = (t: PlannedTensor) => (runner.tryAllocateAll ? runner.tryAllocateAll(sizes(t)) : []);
+  const prefetch = new Prefetcher(tensors, load, cost, plan.memory.budgetBytes, reserve);
 
   let pendingWrite: Promise<void> = Promise.resolve();
   for (let k = 0; k < tensors.length; k++) {
@@ -275,7 +287,7 @@ export async function runPlan(
     }
     await pendingWrite;
     pendingWrite = write(t.name, out).then(() => {
-      scope.releaseAll((b) => (lastUse.get(b.byteLength) ?? -1) > k); // back to the pool if needed again
+      scope.releaseAll();
       prefetch.release(t);
     });
   }
@@ -314,8 +326,11 @@ export async function merge(
     }
     const plan = planFor(config, inputs, options);
     for (const w of plan.warnings) options.log?.(`warning: ${w}`);
-    // Idle shared buffers kept for reuse count against the same budget as the tensors in flight.
-    if (runner instanceof WorkerPool && !options.runner) runner.maxIdleBytes = plan.memory.budgetBytes;
+    // Tensor data lives in one arena of the budget's size; what does not fit there is left to the GC.
+    if (runner instanceof WorkerPool) {
+      runner.useArena(plan.memory.budgetBytes);
+      if (!options.runner) runner.maxIdleBytes = 0;
+    }
     const fixedCuts =
       plan.semantics.trim === "at-least" &&
       (options.trimScope ?? "global") === "global" &&

@@ -11,6 +11,11 @@ export interface BlockRunner {
   allocate(bytes: number): Uint8Array;
   /** Give memory from `allocate` back for reuse, once no kernel uses it any more. */
   release(bytes: Uint8Array): void;
+  /**
+   * Memory for all of `sizes` at once from a bounded reserve, or null when they do not all fit now (a caller
+   * can wait for releases). Runners without such a reserve leave it out.
+   */
+  tryAllocateAll?(sizes: readonly number[]): Uint8Array[] | null;
   readonly threads: number;
   close(): Promise<void>;
 }
@@ -18,19 +23,29 @@ export interface BlockRunner {
 /** Buffers taken for one tensor, given back together once the tensor is done. */
 export class BufferScope {
   private readonly held: Uint8Array[] = [];
+  private readonly reserved: Uint8Array[];
 
-  constructor(private readonly runner: BlockRunner) {}
+  /** `reserved`: buffers allocated ahead (by size), handed out first by `allocate`. */
+  constructor(
+    private readonly runner: BlockRunner,
+    reserved: readonly Uint8Array[] = [],
+  ) {
+    this.reserved = [...reserved];
+  }
 
   allocate(bytes: number): Uint8Array {
-    const buffer = this.runner.allocate(bytes);
+    const k = this.reserved.findIndex((b) => b.byteLength === bytes);
+    const buffer = k >= 0 ? this.reserved.splice(k, 1)[0]! : this.runner.allocate(bytes);
     this.held.push(buffer);
     return buffer;
   }
 
   /** Give every buffer back, or only those `keep` says will be reused (the others are left to the GC). */
   releaseAll(keep: (buffer: Uint8Array) => boolean = () => true): void {
+    for (const buffer of this.reserved) this.runner.release(buffer);
     for (const buffer of this.held) if (keep(buffer)) this.runner.release(buffer);
     this.held.length = 0;
+    this.reserved.length = 0;
   }
 }
 

@@ -9,6 +9,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import type { BlockRunner } from "../engine/runner.js";
 import { type KernelArgs, type KernelName, type KernelResult, runKernel } from "../kernels/index.js";
+import { Arena } from "./arena.js";
 
 interface Pending {
   resolve: (value: unknown) => void;
@@ -58,17 +59,35 @@ export class WorkerPool implements BlockRunner {
   }
 
   /**
-   * Shared buffers are recycled rather than left to the garbage collector: a worker that saw a buffer keeps
-   * a reference to it until its own isolate collects, which can be much later, so memory would pile up.
-   * Buffers are reused for tensors of the same byte size (models repeat a few shapes), and at most
-   * `maxIdleBytes` are kept idle.
+   * Tensor memory comes from one arena sized to the merge's budget (`useArena`), reused tensor after tensor.
+   * Buffers that do not fit there are recycled rather than left to the garbage collector: a worker that saw a
+   * buffer keeps a reference to it until its own isolate collects, which can be much later, so memory would
+   * pile up. They are reused for tensors of the same byte size, and at most `maxIdleBytes` are kept idle.
    */
+  private arena: Arena | null = null;
   private readonly idle = new Map<number, SharedArrayBuffer[]>();
   private idleBytes = 0;
   maxIdleBytes = 2 ** 31;
 
+  /** Take tensor memory from an arena of at least `bytes` (a larger one, or one in use, is kept). */
+  useArena(bytes: number): void {
+    if (this.arena && (this.arena.capacity >= bytes || this.arena.used > 0)) return;
+    this.arena = new Arena(bytes);
+  }
+
+  /** Bytes of the arena handed out now (0 without an arena). */
+  get arenaUsed(): number {
+    return this.arena?.used ?? 0;
+  }
+
+  tryAllocateAll(sizes: readonly number[]): Uint8Array[] | null {
+    return this.arena ? this.arena.allocateAll(sizes) : null;
+  }
+
   allocate(bytes: number): Uint8Array {
     const size = Math.max(bytes, 0);
+    const fromArena = this.arena?.allocateAll([size]);
+    if (fromArena) return fromArena[0]!;
     const reusable = this.idle.get(size);
     const buffer = reusable?.pop();
     if (buffer) {
@@ -79,6 +98,10 @@ export class WorkerPool implements BlockRunner {
   }
 
   release(bytes: Uint8Array): void {
+    if (this.arena?.owns(bytes)) {
+      this.arena.release(bytes);
+      return;
+    }
     const buffer = bytes.buffer;
     if (!(buffer instanceof SharedArrayBuffer) || bytes.byteLength !== buffer.byteLength) return;
     const list = this.idle.get(buffer.byteLength) ?? [];
@@ -147,6 +170,7 @@ export class WorkerPool implements BlockRunner {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.arena = null;
     this.idle.clear();
     this.idleBytes = 0;
     await Promise.all(this.slots.map((s) => s.worker.terminate()));

@@ -1,0 +1,112 @@
+/**
+ * The tensor-memory arena: first fit, all-or-none reservations, coalescing on release, and a merge on a
+ * shared worker pool that gives back every piece it took.
+ */
+import * as path from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { configFromText } from "../src/config/load.js";
+import { merge } from "../src/execute.js";
+import { Arena } from "../src/workers/arena.js";
+import { WorkerPool } from "../src/workers/pool.js";
+import { tempDir, writeModel } from "./helpers/checkpoints.js";
+import { refRound } from "./helpers/reference.js";
+import { rng } from "./helpers/tensors.js";
+
+describe("Arena", () => {
+  it("hands out disjoint, 64-byte aligned views of one shared buffer", () => {
+    const arena = new Arena(4096);
+    const [a, b, c] = arena.allocateAll([100, 1, 200])!;
+    expect([a!.byteOffset, b!.byteOffset, c!.byteOffset]).toEqual([0, 128, 192]);
+    expect([a!.byteLength, b!.byteLength, c!.byteLength]).toEqual([100, 1, 200]);
+    expect(a!.buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect(a!.buffer).toBe(c!.buffer);
+    expect(arena.used).toBe(128 + 64 + 256);
+    a!.fill(7);
+    expect(b![0]).toBe(0);
+  });
+
+  it("reserves all sizes or none", () => {
+    const arena = new Arena(1024);
+    expect(arena.allocateAll([512, 512, 64])).toBeNull();
+    expect(arena.used).toBe(0);
+    expect(arena.allocateAll([512, 512])).not.toBeNull();
+    expect(arena.allocateAll([1])).toBeNull();
+  });
+
+  it("merges freed neighbours so a large piece fits again", () => {
+    const arena = new Arena(1024);
+    const [a, b, c, d] = arena.allocateAll([256, 256, 256, 256])!;
+    arena.release(b!);
+    arena.release(d!);
+    expect(arena.allocateAll([512])).toBeNull(); // 256 + 256 free, but not adjacent
+    arena.release(c!);
+    const [big] = arena.allocateAll([768])!;
+    expect(big!.byteOffset).toBe(256);
+    arena.release(a!);
+    arena.release(big!);
+    expect(arena.used).toBe(0);
+    expect(arena.allocateAll([1024])![0]!.byteOffset).toBe(0);
+  });
+
+  it("ignores views it did not hand out, and double releases", () => {
+    const arena = new Arena(1024);
+    const [a] = arena.allocateAll([100])!;
+    arena.release(new Uint8Array(100));
+    arena.release(new Uint8Array(a!.buffer, 64, 10));
+    expect(arena.used).toBe(128);
+    arena.release(a!);
+    arena.release(a!);
+    expect(arena.used).toBe(0);
+    expect(arena.allocateAll([1024])).not.toBeNull();
+  });
+});
+
+describe("a merge on a worker pool", () => {
+  const dir = tempDir("arena");
+  const pool = new WorkerPool(2);
+  afterAll(() => pool.close());
+
+  it("takes tensor memory from the arena and gives all of it back", async () => {
+    const r = rng(5);
+    const tensor = (name: string, shape: number[], shift: number) => ({
+      name,
+      dtype: "BF16" as const,
+      shape,
+      values: Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, j) =>
+        refRound(Math.sin(j) * 0.1 + shift * (r() - 0.5) * 0.01, "BF16"),
+      ),
+    });
+    const model = (shift: number) => [
+      tensor("model.layers.0.mlp.up_proj.weight", [64, 300], shift),
+      tensor("model.layers.0.mlp.down_proj.weight", [300, 64], shift),
+      tensor("model.layers.0.self_attn.q_proj.weight", [64, 64], shift),
+    ];
+    const base = await writeModel(path.join(dir, "base"), model(0));
+    const a = await writeModel(path.join(dir, "a"), model(1));
+    const b = await writeModel(path.join(dir, "b"), model(2));
+    const { config } = configFromText(
+      `merge_method: ties
+base_model: ${base}
+models:
+  - {model: ${a}, parameters: {weight: 0.5, density: 0.5}}
+  - {model: ${b}, parameters: {weight: 0.5, density: 0.5}}
+`,
+      "ties.yml",
+    );
+    let most = 0;
+    const result = await merge(config, path.join(dir, "out"), {
+      runner: pool,
+      blockElements: 4096,
+      onProgress: () => {
+        most = Math.max(most, pool.arenaUsed); // while a tensor is written, its buffers are held
+      },
+    });
+    expect(result.plan.tensors).toHaveLength(3);
+    expect(most).toBeGreaterThanOrEqual(4 * 64 * 300 * 2);
+    expect(most).toBeLessThanOrEqual(result.plan.memory.budgetBytes);
+    expect(pool.arenaUsed).toBe(0);
+    // A second merge reuses the same arena.
+    await merge(config, path.join(dir, "out2"), { runner: pool, blockElements: 4096 });
+    expect(pool.arenaUsed).toBe(0);
+  });
+});

@@ -7,7 +7,7 @@
 // round-to-nearest-even on the f32 bits, so the output is bit for bit the generic kernel's. Counts are exact;
 // sums of squares are accumulated in f64 per lane, so they may differ from a sequential sum in the last bits.
 
-/** Flags returned by deltas(): some δ was NaN or infinite; some δ was NaN. */
+/** Flags returned by scan(): some δ was NaN or infinite; some δ was NaN. */
 const NON_FINITE: i32 = 1;
 const NAN: i32 = 2;
 
@@ -45,45 +45,45 @@ function validLanes(j: i32, count: i32): v128 {
   return i32x4.lt_s(i32x4.add(splat(j), i32x4(0, 1, 2, 3)), splat(count));
 }
 
-function lanesSet(mask: v128): i32 {
-  return popcnt(i32x4.bitmask(mask));
-}
-
 /**
- * h[j] = bf16 bits of δ = R(X − B) for `count` elements (inputs and output u16). Returns NON_FINITE | NAN
- * flags over the f32 differences. Reads and writes whole groups of four: buffers are padded by the caller.
+ * Adds the |δ| bits (bf16 magnitude) of `count` elements to two interleaved histograms at hist and
+ * hist + 2^17 (u32[2^15] each; the caller adds them up). Returns NON_FINITE | NAN over the f32 differences.
+ * Reads whole groups of four: the caller pads inputs with zeros.
  */
-export function deltas(x: usize, base: usize, count: i32, h: usize): i32 {
+export function scan(x: usize, base: usize, count: i32, hist: usize): i32 {
   let nonFiniteAny = splat(0);
   let nanAny = splat(0);
+  const other = hist + (1 << 17);
   for (let j = 0; j < count; j += 4) {
     const offset = (j as usize) << 1;
     const d = f32x4.sub(widen(v128.load16x4_u(x + offset)), widen(v128.load16x4_u(base + offset)));
     const magnitude = v128.and(d, splat(0x7fffffff));
     nonFiniteAny = v128.or(nonFiniteAny, i32x4.gt_s(magnitude, splat(0x7f7fffff)));
     nanAny = v128.or(nanAny, i32x4.gt_s(magnitude, splat(0x7f800000)));
-    const bits = roundBits(d);
-    v128.store64_lane(h + offset, i16x8.narrow_i32x4_u(bits, bits), 0);
+    // Bin slots (byte offsets) of the four magnitudes; neighbours go to different histograms so that runs of
+    // equal magnitudes do not wait on each other's increments.
+    const slots = i32x4.shl(v128.and(roundBits(d), splat(0x7fff)), 2);
+    const s0 = hist + (i32x4.extract_lane(slots, 0) as usize);
+    store<u32>(s0, load<u32>(s0) + 1);
+    const s1 = other + (i32x4.extract_lane(slots, 1) as usize);
+    store<u32>(s1, load<u32>(s1) + 1);
+    const s2 = hist + (i32x4.extract_lane(slots, 2) as usize);
+    store<u32>(s2, load<u32>(s2) + 1);
+    const s3 = other + (i32x4.extract_lane(slots, 3) as usize);
+    store<u32>(s3, load<u32>(s3) + 1);
   }
   return (v128.any_true(nonFiniteAny) ? NON_FINITE : 0) | (v128.any_true(nanAny) ? NAN : 0);
 }
 
-/** hist[|δ| bits] += 1 for the bf16 deltas h (u16), hist u32[2^15]. */
-export function histogram(h: usize, count: i32, hist: usize): void {
-  for (let j = 0; j < count; j++) {
-    const slot = hist + (((load<u16>(h + ((j as usize) << 1)) as usize) & 0x7fff) << 2);
-    store<u32>(slot, load<u32>(slot) + 1);
-  }
-}
-
 /**
- * One model's trim and weighting over a chunk of bf16 deltas h: an element is kept when its magnitude key
- * (|δ| as f32 bits) is above `cut`, or equal to it while `quota` lasts (in element order); the weighted
- * delta R(w·δ) of kept elements, +0 otherwise, goes to wd (f32). Adds [kept, kept nonzero, Σδ², Σ kept δ²]
- * to sums (f64[4]) and returns the quota left.
+ * One model over a chunk: δ = R(X − B), the trim (kept when the magnitude key |δ| as f32 bits is above
+ * `cut`, or equal to it while `quota` lasts, in element order) and the weighting: wd (f32) gets R(w·δ) for
+ * kept elements, +0 otherwise. Adds [kept, kept nonzero, Σδ², Σ kept δ²] to sums (f64[4]) and sets the i32 at
+ * sums + 32 to 1 if some δ was NaN or infinite. Returns the quota left.
  */
 export function trimWeight(
-  h: usize,
+  x: usize,
+  base: usize,
   count: i32,
   weight: f32,
   cut: i32,
@@ -93,14 +93,17 @@ export function trimWeight(
 ): i32 {
   const w = f32x4.splat(weight);
   const cutv = splat(cut);
-  let kept = 0;
-  let nonzero = 0;
+  let bad = splat(0);
+  let kept = splat(0);
+  let nonzero = splat(0);
   let sqBefore = f64x2.splat(0);
   let sqAfter = f64x2.splat(0);
   for (let j = 0; j < count; j += 4) {
-    const hv = v128.load16x4_u(h + ((j as usize) << 1));
-    const key = i32x4.shl(v128.and(hv, splat(0x7fff)), 16);
-    const d = widen(hv);
+    const offset = (j as usize) << 1;
+    const difference = f32x4.sub(widen(v128.load16x4_u(x + offset)), widen(v128.load16x4_u(base + offset)));
+    bad = v128.or(bad, nonFinite(difference));
+    const d = roundValue(difference);
+    const key = v128.and(d, splat(0x7fffffff));
     const valid = validLanes(j, count);
     let keep = v128.and(i32x4.gt_s(key, cutv), valid);
     if (quota > 0) {
@@ -113,8 +116,9 @@ export function trimWeight(
       }
       keep = v128.or(keep, i32x4.ne(v128.and(splat(tied), i32x4(1, 2, 4, 8)), splat(0)));
     }
-    kept += lanesSet(keep);
-    nonzero += lanesSet(v128.and(keep, i32x4.ne(key, splat(0))));
+    // Mask lanes are -1: subtracting them counts.
+    kept = i32x4.sub(kept, keep);
+    nonzero = i32x4.sub(nonzero, v128.and(keep, i32x4.ne(key, splat(0))));
     const low = f64x2.promote_low_f32x4(d);
     const high = f64x2.promote_low_f32x4(i32x4.shuffle(d, d, 2, 3, 0, 1));
     const sqLow = f64x2.mul(low, low);
@@ -125,35 +129,59 @@ export function trimWeight(
     sqAfter = f64x2.add(sqAfter, f64x2.add(v128.and(sqLow, keepLow), v128.and(sqHigh, keepHigh)));
     v128.store(wd + ((j as usize) << 2), v128.and(roundValue(f32x4.mul(d, w)), keep));
   }
-  store<f64>(sums, load<f64>(sums) + <f64>kept);
-  store<f64>(sums, load<f64>(sums, 8) + <f64>nonzero, 8);
+  store<f64>(sums, load<f64>(sums) + <f64>laneSum(kept));
+  store<f64>(sums, load<f64>(sums, 8) + <f64>laneSum(nonzero), 8);
   store<f64>(
     sums,
     load<f64>(sums, 16) + f64x2.extract_lane(sqBefore, 0) + f64x2.extract_lane(sqBefore, 1),
     16,
   );
   store<f64>(sums, load<f64>(sums, 24) + f64x2.extract_lane(sqAfter, 0) + f64x2.extract_lane(sqAfter, 1), 24);
+  store<i32>(sums, v128.any_true(bad) ? 1 : 0, 32);
   return quota;
 }
 
+function laneSum(v: v128): i32 {
+  return (
+    i32x4.extract_lane(v, 0) + i32x4.extract_lane(v, 1) + i32x4.extract_lane(v, 2) + i32x4.extract_lane(v, 3)
+  );
+}
+
+/** The divisor D[pattern] of each lane (f32 table). */
+function gatherDivisors(divisors: usize, p: v128): v128 {
+  let d = f32x4.splat(load<f32>(divisors + ((i32x4.extract_lane(p, 0) as usize) << 2)));
+  d = f32x4.replace_lane(d, 1, load<f32>(divisors + ((i32x4.extract_lane(p, 1) as usize) << 2)));
+  d = f32x4.replace_lane(d, 2, load<f32>(divisors + ((i32x4.extract_lane(p, 2) as usize) << 2)));
+  return f32x4.replace_lane(d, 3, load<f32>(divisors + ((i32x4.extract_lane(p, 3) as usize) << 2)));
+}
+
 /**
- * The vote and disjoint sum over n models' weighted deltas (f32 rows of `stride` bytes from wd): with
- * `consensus`, the elected sign is that of the f32 sum (≥ 0 elects +1) and t = Σ of the deltas on the elected
- * side, pattern = which models those are; without, t = Σ of all. Adds per-model agreement counts and the
- * conflict count to tally (f64[n + 1]). Padding lanes hold zero deltas and add nothing.
+ * The vote, the disjoint sum and the output, over n models' weighted deltas (f32 rows `stride` bytes apart
+ * from wd). With `consensus`, the elected sign is that of the f32 sum of the deltas (≥ 0 elects +1), t = the
+ * sum of the deltas on the elected side and the pattern says which models those are; without, t = the sum of
+ * all. Then out = R(b + R(λ · R(R(t) / D[pattern]))) as bf16 bits, dividing when `normalize` (D: f32 per
+ * pattern) and scaling when λ ≠ 1. Adds to tally (i32x4 lanes, n + 1 of them: agreements per model, then
+ * conflicts). Returns 1 when a value about to be rounded was NaN or infinite, else 0.
  */
-export function vote(
+export function voteFinish(
   wd: usize,
   stride: usize,
   n: i32,
   count: i32,
   consensus: bool,
-  t: usize,
-  pattern: usize,
+  normalize: bool,
+  divisors: usize,
+  lambda: f32,
+  base: usize,
+  out: usize,
   tally: usize,
-): void {
+): i32 {
   const zero = f32x4.splat(0);
-  let conflicts = 0;
+  const scale = lambda !== 1;
+  const lambdas = f32x4.splat(lambda);
+  const conflictsAt = tally + ((n as usize) << 4);
+  let conflicts = v128.load(conflictsAt);
+  let bad = splat(0);
   for (let j = 0; j < count; j += 4) {
     const at = (j as usize) << 2;
     let sum = zero;
@@ -168,60 +196,28 @@ export function vote(
         positive = v128.or(positive, f32x4.gt(dw, zero));
         negative = v128.or(negative, f32x4.lt(dw, zero));
       }
-      conflicts += lanesSet(v128.and(positive, negative));
+      conflicts = i32x4.sub(conflicts, v128.and(positive, negative));
       const electNegative = f32x4.lt(votes, zero);
       for (let i = 0; i < n; i++) {
         const dw = v128.load(wd + stride * i + at);
         const agree = v128.bitselect(f32x4.lt(dw, zero), f32x4.gt(dw, zero), electNegative);
         sum = f32x4.add(sum, v128.and(dw, agree));
         p = v128.or(p, v128.and(agree, splat(1 << i)));
-        const slot = tally + ((i as usize) << 3);
-        store<f64>(slot, load<f64>(slot) + <f64>lanesSet(agree));
+        const slot = tally + ((i as usize) << 4);
+        v128.store(slot, i32x4.sub(v128.load(slot), agree));
       }
     } else {
       for (let i = 0; i < n; i++) {
         const dw = v128.load(wd + stride * i + at);
         sum = f32x4.add(sum, dw);
-        const slot = tally + ((i as usize) << 3);
-        store<f64>(slot, load<f64>(slot) + <f64>lanesSet(f32x4.ne(dw, zero)));
+        const slot = tally + ((i as usize) << 4);
+        v128.store(slot, i32x4.sub(v128.load(slot), f32x4.ne(dw, zero)));
       }
     }
-    v128.store(t + at, sum);
-    v128.store(pattern + at, p);
-  }
-  const slot = tally + ((n as usize) << 3);
-  store<f64>(slot, load<f64>(slot) + <f64>conflicts);
-}
-
-/**
- * out = R(b + R(λ · R(R(t) / D[pattern]))) as bf16 bits, where the division happens when `normalize` (D: f32
- * per agreement pattern) and the scaling when λ ≠ 1. Returns 1 when a value about to be rounded was NaN or
- * infinite (the caller then falls back to the generic kernel), else 0.
- */
-export function finish(
-  t: usize,
-  pattern: usize,
-  count: i32,
-  normalize: bool,
-  divisors: usize,
-  lambda: f32,
-  base: usize,
-  out: usize,
-): i32 {
-  const scale = lambda !== 1;
-  const lambdas = f32x4.splat(lambda);
-  let bad = splat(0);
-  for (let j = 0; j < count; j += 4) {
-    const at = (j as usize) << 2;
-    let u = v128.load(t + at);
+    let u = sum;
     if (normalize) {
       bad = v128.or(bad, nonFinite(u));
-      const p = v128.load(pattern + at);
-      let d = f32x4.splat(load<f32>(divisors + ((i32x4.extract_lane(p, 0) as usize) << 2)));
-      d = f32x4.replace_lane(d, 1, load<f32>(divisors + ((i32x4.extract_lane(p, 1) as usize) << 2)));
-      d = f32x4.replace_lane(d, 2, load<f32>(divisors + ((i32x4.extract_lane(p, 2) as usize) << 2)));
-      d = f32x4.replace_lane(d, 3, load<f32>(divisors + ((i32x4.extract_lane(p, 3) as usize) << 2)));
-      u = f32x4.div(roundValue(u), d);
+      u = f32x4.div(roundValue(u), gatherDivisors(divisors, p));
     }
     if (scale) {
       bad = v128.or(bad, nonFinite(u));
@@ -233,5 +229,6 @@ export function finish(
     const bits = roundBits(u);
     v128.store64_lane(out + ((j as usize) << 1), i16x8.narrow_i32x4_u(bits, bits), 0);
   }
+  v128.store(conflictsAt, conflicts);
   return v128.any_true(bad) ? 1 : 0;
 }

@@ -18,10 +18,10 @@ import { CHUNK, emptyStats } from "./gta.js";
 interface SimdKernels {
   memory: WebAssembly.Memory;
   dataStart(): number;
-  deltas(x: number, base: number, count: number, h: number): number;
-  histogram(h: number, count: number, hist: number): void;
+  scan(x: number, base: number, count: number, hist: number): number;
   trimWeight(
-    h: number,
+    x: number,
+    base: number,
     count: number,
     weight: number,
     cut: number,
@@ -29,25 +29,18 @@ interface SimdKernels {
     wd: number,
     sums: number,
   ): number;
-  vote(
+  voteFinish(
     wd: number,
     stride: number,
     n: number,
     count: number,
     consensus: number,
-    t: number,
-    pattern: number,
-    tally: number,
-  ): void;
-  finish(
-    t: number,
-    pattern: number,
-    count: number,
     normalize: number,
     divisors: number,
     lambda: number,
     base: number,
     out: number,
+    tally: number,
   ): number;
 }
 
@@ -78,18 +71,17 @@ function kernels(): SimdKernels {
 }
 
 const HIST_BYTES = (1 << 15) * 4;
+/** scan() fills two interleaved histograms per model. */
+const HIST_PAIR_BYTES = 2 * HIST_BYTES;
 
 /** Byte offsets of the buffers in the module's memory, for `models` inputs. */
 interface Layout {
   base: number;
   xs: number[];
-  h: number;
   out: number;
   wd: number;
   /** Bytes from one model's row of weighted deltas to the next. */
   wdStride: number;
-  t: number;
-  pattern: number;
   divisors: number;
   hists: number;
   sums: number;
@@ -109,16 +101,13 @@ function layout(k: SimdKernels, models: number): Layout {
   const l: Layout = {
     base: take(bf16Chunk),
     xs: Array.from({ length: models }, () => take(bf16Chunk)),
-    h: take(bf16Chunk),
     out: take(bf16Chunk),
     wd: take(f32Chunk * models),
     wdStride: f32Chunk,
-    t: take(f32Chunk),
-    pattern: take(f32Chunk),
     divisors: take(4 << models),
-    hists: take(HIST_BYTES * models),
-    sums: take(32),
-    tally: take(8 * (models + 1)),
+    hists: take(HIST_PAIR_BYTES * models),
+    sums: take(48),
+    tally: take(16 * (models + 1)),
   };
   const pages = Math.ceil((at - k.memory.buffer.byteLength) / 65536);
   if (pages > 0) k.memory.grow(pages);
@@ -177,7 +166,8 @@ export function scanMagnitudesBf16(
   const k = kernels();
   const l = layout(k, which.length);
   const memory = new Uint16Array(k.memory.buffer);
-  new Uint32Array(k.memory.buffer, l.hists, (HIST_BYTES / 4) * which.length).fill(0);
+  const counts = new Uint32Array(k.memory.buffer);
+  counts.fill(0, l.hists / 4, (l.hists + HIST_PAIR_BYTES * which.length) / 4);
   const base = u16(inputs.base!.bytes);
   const xs = which.map((m) => u16(inputs.models[m]!.bytes));
   for (let c = start; c < end; c += CHUNK) {
@@ -185,14 +175,16 @@ export function scanMagnitudesBf16(
     copyIn(memory, l.base, base, c, count);
     for (let w = 0; w < which.length; w++) {
       copyIn(memory, l.xs[w]!, xs[w]!, c, count);
-      if (k.deltas(l.xs[w]!, l.base, count, l.h) & NAN) return null;
-      k.histogram(l.h, count, l.hists + w * HIST_BYTES);
+      if (k.scan(l.xs[w]!, l.base, count, l.hists + w * HIST_PAIR_BYTES) & NAN) return null;
     }
   }
-  return which.map(
-    (_, w) =>
-      new Uint32Array(k.memory.buffer.slice(l.hists + w * HIST_BYTES, l.hists + (w + 1) * HIST_BYTES)),
-  );
+  return which.map((_, w) => {
+    const first = (l.hists + w * HIST_PAIR_BYTES) / 4;
+    const second = first + HIST_BYTES / 4;
+    const hist = new Uint32Array(HIST_BYTES / 4);
+    for (let b = 0; b < hist.length; b++) hist[b] = counts[first + b]! + counts[second + b]!;
+    return hist;
+  });
 }
 
 /**
@@ -212,8 +204,9 @@ export function mergeBlockBf16(
   const l = layout(k, n);
   const memory = new Uint16Array(k.memory.buffer);
   const f64 = new Float64Array(k.memory.buffer);
+  const i32 = new Int32Array(k.memory.buffer);
   new Float32Array(k.memory.buffer, l.divisors, 1 << n).set(divisorTableBf16(spec));
-  f64.fill(0, l.tally / 8, l.tally / 8 + n + 1);
+  i32.fill(0, l.tally / 4, l.tally / 4 + 4 * (n + 1));
   const base = u16(inputs.base!.bytes);
   const xs = inputs.models.map((m) => u16(m.bytes));
   const outBits = u16(out);
@@ -226,26 +219,43 @@ export function mergeBlockBf16(
   const cuts = selections.map((s) => (s.kind === "top" ? s.key : s.kind === "all" ? -1 : 0x7fffffff));
   const quotas = selections.map((s) => (s.kind === "top" ? s.quota : 0));
   const sums = l.sums / 8;
+  const wd = (i: number) => l.wd + i * l.wdStride;
 
   for (let c = start; c < end; c += CHUNK) {
     const count = Math.min(CHUNK, end - c);
     copyIn(memory, l.base, base, c, count);
     for (let i = 0; i < n; i++) {
       copyIn(memory, l.xs[i]!, xs[i]!, c, count);
-      if (k.deltas(l.xs[i]!, l.base, count, l.h) !== 0) return null;
       f64.fill(0, sums, sums + 4);
-      quotas[i] = k.trimWeight(l.h, count, weights[i]!, cuts[i]!, quotas[i]!, l.wd + i * l.wdStride, l.sums);
+      quotas[i] = k.trimWeight(l.xs[i]!, l.base, count, weights[i]!, cuts[i]!, quotas[i]!, wd(i), l.sums);
+      if (i32[sums * 2 + 8] !== 0) return null;
       stats.kept[i]! += f64[sums]!;
       stats.keptNonzero[i]! += f64[sums + 1]!;
       stats.sqBefore[i]! += f64[sums + 2]!;
       stats.sqAfter[i]! += f64[sums + 3]!;
     }
-    k.vote(l.wd, l.wdStride, n, count, consensus, l.t, l.pattern, l.tally);
-    if (k.finish(l.t, l.pattern, count, normalize, l.divisors, lambda, l.base, l.out) !== 0) return null;
+    const bad = k.voteFinish(
+      l.wd,
+      l.wdStride,
+      n,
+      count,
+      consensus,
+      normalize,
+      l.divisors,
+      lambda,
+      l.base,
+      l.out,
+      l.tally,
+    );
+    if (bad !== 0) return null;
     outBits.set(memory.subarray(l.out >>> 1, (l.out >>> 1) + count), c);
   }
-  for (let i = 0; i < n; i++) stats.agreed[i] = f64[l.tally / 8 + i]!;
-  stats.conflicts = f64[l.tally / 8 + n]!;
+  const lanes = (slot: number) => {
+    const at = l.tally / 4 + 4 * slot;
+    return i32[at]! + i32[at + 1]! + i32[at + 2]! + i32[at + 3]!;
+  };
+  for (let i = 0; i < n; i++) stats.agreed[i] = lanes(i);
+  stats.conflicts = lanes(n);
   return stats;
 }
 

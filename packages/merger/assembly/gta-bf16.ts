@@ -48,7 +48,7 @@ function validLanes(j: i32, count: i32): v128 {
 /**
  * Adds the |δ| bits (bf16 magnitude) of `count` elements to two interleaved histograms at hist and
  * hist + 2^17 (u32[2^15] each; the caller adds them up). Returns NON_FINITE | NAN over the f32 differences.
- * Reads whole groups of four: the caller pads inputs with zeros.
+ * Reads whole groups of four (the caller pads inputs with zeros) but counts only the first `count` elements.
  */
 export function scan(x: usize, base: usize, count: i32, hist: usize): i32 {
   let nonFiniteAny = splat(0);
@@ -63,14 +63,15 @@ export function scan(x: usize, base: usize, count: i32, hist: usize): i32 {
     // Bin slots (byte offsets) of the four magnitudes; neighbours go to different histograms so that runs of
     // equal magnitudes do not wait on each other's increments.
     const slots = i32x4.shl(v128.and(roundBits(d), splat(0x7fff)), 2);
+    const lanes = min(count - j, 4);
     const s0 = hist + (i32x4.extract_lane(slots, 0) as usize);
     store<u32>(s0, load<u32>(s0) + 1);
     const s1 = other + (i32x4.extract_lane(slots, 1) as usize);
-    store<u32>(s1, load<u32>(s1) + 1);
+    store<u32>(s1, load<u32>(s1) + (lanes > 1 ? 1 : 0));
     const s2 = hist + (i32x4.extract_lane(slots, 2) as usize);
-    store<u32>(s2, load<u32>(s2) + 1);
+    store<u32>(s2, load<u32>(s2) + (lanes > 2 ? 1 : 0));
     const s3 = other + (i32x4.extract_lane(slots, 3) as usize);
-    store<u32>(s3, load<u32>(s3) + 1);
+    store<u32>(s3, load<u32>(s3) + (lanes > 3 ? 1 : 0));
   }
   return (v128.any_true(nonFiniteAny) ? NON_FINITE : 0) | (v128.any_true(nanAny) ? NAN : 0);
 }

@@ -7,7 +7,8 @@ import { describe, expect, it } from "vitest";
 import { mergeGtaTensor } from "../src/engine/gta-tensor.js";
 import { InlineRunner } from "../src/engine/runner.js";
 import { gtaJob } from "../src/engine/tensor-job.js";
-import { fastPathApplies, mergeBlockBf16 } from "../src/kernels/gta-bf16.js";
+import { scanMagnitudes } from "../src/kernels/gta.js";
+import { fastPathApplies, mergeBlockBf16, scanMagnitudesBf16 } from "../src/kernels/gta-bf16.js";
 import { mergeMethod } from "../src/methods/registry.js";
 import { SEMANTICS } from "../src/semantics.js";
 import { refRound } from "./helpers/reference.js";
@@ -121,6 +122,29 @@ describe("the fused bf16 kernel", () => {
       }
     });
   }
+
+  it("counts exactly the elements of the range in its magnitude histograms", async () => {
+    const data = inputs(3, 11, "normal");
+    const { fast } = await both(
+      "ties",
+      [0.2, 0.3, 0.4].map((density) => ({ weight: 1, density })),
+      {},
+      data,
+    );
+    const { spec, inputs: ins } = fast.job;
+    // Ranges that start and end inside a SIMD group of four, and one shorter than a group.
+    for (const [start, end] of [
+      [0, N],
+      [3, 4997],
+      [1001, 1002],
+      [5, 8],
+    ] as const) {
+      const simd = scanMagnitudesBf16(spec, ins, start, end, [2, 0])!;
+      const generic = scanMagnitudes({ ...spec, fastPath: false }, ins, start, end, [2, 0]);
+      expect(simd.map((h) => h.reduce((a, b) => a + b, 0))).toEqual([end - start, end - start]);
+      expect(simd).toEqual(generic);
+    }
+  });
 
   it("takes the fused path for these cases (and not for others)", async () => {
     const data = inputs(2, 7, "normal");

@@ -233,3 +233,11 @@ export function voteFinish(
   v128.store(conflictsAt, conflicts);
   return v128.any_true(bad) ? 1 : 0;
 }
+
+/** Adds the second of scan()'s two histograms (at hist + 2^17) into the first. */
+export function foldHistograms(hist: usize): void {
+  const other = hist + (1 << 17);
+  for (let at: usize = 0; at < 1 << 17; at += 16) {
+    v128.store(hist + at, i32x4.add(v128.load(hist + at), v128.load(other + at)));
+  }
+}

@@ -19,6 +19,7 @@ interface SimdKernels {
   memory: WebAssembly.Memory;
   dataStart(): number;
   scan(x: number, base: number, count: number, hist: number): number;
+  foldHistograms(hist: number): void;
   trimWeight(
     x: number,
     base: number,
@@ -166,8 +167,7 @@ export function scanMagnitudesBf16(
   const k = kernels();
   const l = layout(k, which.length);
   const memory = new Uint16Array(k.memory.buffer);
-  const counts = new Uint32Array(k.memory.buffer);
-  counts.fill(0, l.hists / 4, (l.hists + HIST_PAIR_BYTES * which.length) / 4);
+  new Uint32Array(k.memory.buffer, l.hists, (HIST_PAIR_BYTES / 4) * which.length).fill(0);
   const base = u16(inputs.base!.bytes);
   const xs = which.map((m) => u16(inputs.models[m]!.bytes));
   for (let c = start; c < end; c += CHUNK) {
@@ -179,11 +179,9 @@ export function scanMagnitudesBf16(
     }
   }
   return which.map((_, w) => {
-    const first = (l.hists + w * HIST_PAIR_BYTES) / 4;
-    const second = first + HIST_BYTES / 4;
-    const hist = new Uint32Array(HIST_BYTES / 4);
-    for (let b = 0; b < hist.length; b++) hist[b] = counts[first + b]! + counts[second + b]!;
-    return hist;
+    const hist = l.hists + w * HIST_PAIR_BYTES;
+    k.foldHistograms(hist);
+    return new Uint32Array(k.memory.buffer.slice(hist, hist + HIST_BYTES));
   });
 }
 

@@ -8,10 +8,23 @@ interface Request {
   args: unknown[];
 }
 
+/** The plain (unshared) buffers of fresh typed arrays in a result: moved to the caller rather than copied. */
+function movable(value: unknown, into: ArrayBuffer[] = [], depth = 0): ArrayBuffer[] {
+  if (depth > 3 || value === null || typeof value !== "object") return into;
+  if (ArrayBuffer.isView(value)) {
+    const buffer = value.buffer;
+    if (buffer instanceof ArrayBuffer && buffer.byteLength === value.byteLength && !into.includes(buffer))
+      into.push(buffer);
+    return into;
+  }
+  for (const v of Array.isArray(value) ? value : Object.values(value)) movable(v, into, depth + 1);
+  return into;
+}
+
 parentPort!.on("message", (request: Request) => {
   try {
     const result = runKernel(request.kernel, request.args as never);
-    parentPort!.postMessage({ id: request.id, result });
+    parentPort!.postMessage({ id: request.id, result }, movable(result));
   } catch (err) {
     parentPort!.postMessage({ id: request.id, error: err instanceof Error ? err.message : String(err) });
   }

@@ -1,5 +1,6 @@
 // The fused bf16 kernels of src/kernels/gta-bf16.ts in WebAssembly SIMD (AssemblyScript), four elements a
-// step. The caller copies one chunk of each input into this module's memory and passes byte offsets.
+// step. The caller passes byte offsets of the inputs in this module's memory. Kernels read whole groups of
+// four (up to 6 bytes past a u16 input's last element) but count, flag and write only `count` elements.
 //
 // Lanes hold bf16 bit patterns zero-extended to 32 bits, or f32 values. Every f32 operation here is the one
 // the generic kernel performs in f64 and rounds to f32 (a sum, product or quotient of two f32 values rounded
@@ -48,7 +49,7 @@ function validLanes(j: i32, count: i32): v128 {
 /**
  * Adds the |δ| bits (bf16 magnitude) of `count` elements to two interleaved histograms at hist and
  * hist + 2^17 (u32[2^15] each; the caller adds them up). Returns NON_FINITE | NAN over the f32 differences.
- * Reads whole groups of four (the caller pads inputs with zeros) but counts only the first `count` elements.
+ * Reads whole groups of four, but counts and flags only the first `count` elements.
  */
 export function scan(x: usize, base: usize, count: i32, hist: usize): i32 {
   let nonFiniteAny = splat(0);
@@ -57,7 +58,7 @@ export function scan(x: usize, base: usize, count: i32, hist: usize): i32 {
   for (let j = 0; j < count; j += 4) {
     const offset = (j as usize) << 1;
     const d = f32x4.sub(widen(v128.load16x4_u(x + offset)), widen(v128.load16x4_u(base + offset)));
-    const magnitude = v128.and(d, splat(0x7fffffff));
+    const magnitude = v128.and(v128.and(d, splat(0x7fffffff)), validLanes(j, count));
     nonFiniteAny = v128.or(nonFiniteAny, i32x4.gt_s(magnitude, splat(0x7f7fffff)));
     nanAny = v128.or(nanAny, i32x4.gt_s(magnitude, splat(0x7f800000)));
     // Bin slots (byte offsets) of the four magnitudes; neighbours go to different histograms so that runs of
@@ -80,7 +81,7 @@ export function scan(x: usize, base: usize, count: i32, hist: usize): i32 {
  * One model over a chunk: δ = R(X − B), the trim (kept when the magnitude key |δ| as f32 bits is above
  * `cut`, or equal to it while `quota` lasts, in element order) and the weighting: wd (f32) gets R(w·δ) for
  * kept elements, +0 otherwise. Adds [kept, kept nonzero, Σδ², Σ kept δ²] to sums (f64[4]) and sets the i32 at
- * sums + 32 to 1 if some δ was NaN or infinite. Returns the quota left.
+ * sums + 32 to 1 if X − B, δ or R(w·δ̂) was NaN or infinite somewhere. Returns the quota left.
  */
 export function trimWeight(
   x: usize,
@@ -102,10 +103,9 @@ export function trimWeight(
   for (let j = 0; j < count; j += 4) {
     const offset = (j as usize) << 1;
     const difference = f32x4.sub(widen(v128.load16x4_u(x + offset)), widen(v128.load16x4_u(base + offset)));
-    bad = v128.or(bad, nonFinite(difference));
-    const d = roundValue(difference);
-    const key = v128.and(d, splat(0x7fffffff));
     const valid = validLanes(j, count);
+    const d = v128.and(roundValue(difference), valid); // lanes past the end: δ = 0, never kept
+    const key = v128.and(d, splat(0x7fffffff));
     let keep = v128.and(i32x4.gt_s(key, cutv), valid);
     if (quota > 0) {
       let ties = i32x4.bitmask(v128.and(i32x4.eq(key, cutv), valid));
@@ -128,7 +128,11 @@ export function trimWeight(
     const keepLow = i64x2.extend_low_i32x4_s(keep);
     const keepHigh = i64x2.extend_high_i32x4_s(keep);
     sqAfter = f64x2.add(sqAfter, f64x2.add(v128.and(sqLow, keepLow), v128.and(sqHigh, keepHigh)));
-    v128.store(wd + ((j as usize) << 2), v128.and(roundValue(f32x4.mul(d, w)), keep));
+    // R(w·δ̂) with δ̂ = δ where kept, else 0: any NaN or infinity on the way (X − B, its rounding, the
+    // product, e.g. Inf·0 for an infinite weight) sends the block to the generic kernel.
+    const weighted = roundValue(f32x4.mul(v128.and(d, keep), w));
+    bad = v128.or(bad, v128.and(v128.or(v128.or(nonFinite(difference), nonFinite(d)), nonFinite(weighted)), valid));
+    v128.store(wd + ((j as usize) << 2), weighted);
   }
   store<f64>(sums, load<f64>(sums) + <f64>laneSum(kept));
   store<f64>(sums, load<f64>(sums, 8) + <f64>laneSum(nonzero), 8);
@@ -158,7 +162,8 @@ function gatherDivisors(divisors: usize, p: v128): v128 {
 
 /**
  * The vote, the disjoint sum and the output, over n models' weighted deltas (f32 rows `stride` bytes apart
- * from wd). With `consensus`, the elected sign is that of the f32 sum of the deltas (≥ 0 elects +1), t = the
+ * from wd, all finite). With `consensus`, the elected sign is that of the f32 sum of the deltas (≥ 0 elects
+ * +1), t = the
  * sum of the deltas on the elected side and the pattern says which models those are; without, t = the sum of
  * all. Then out = R(b + R(λ · R(R(t) / D[pattern]))) as bf16 bits, dividing when `normalize` (D: f32 per
  * pattern) and scaling when λ ≠ 1. Adds to tally (i32x4 lanes, n + 1 of them: agreements per model, then
@@ -198,7 +203,7 @@ export function voteFinish(
         negative = v128.or(negative, f32x4.lt(dw, zero));
       }
       conflicts = i32x4.sub(conflicts, v128.and(positive, negative));
-      const electNegative = f32x4.lt(votes, zero);
+      const electNegative = v128.not(f32x4.ge(votes, zero)); // mergekit: sum >= 0 elects +1
       for (let i = 0; i < n; i++) {
         const dw = v128.load(wd + stride * i + at);
         const agree = v128.bitselect(f32x4.lt(dw, zero), f32x4.gt(dw, zero), electNegative);
@@ -216,19 +221,30 @@ export function voteFinish(
       }
     }
     let u = sum;
+    let g = splat(0); // lanes of this group that were NaN or infinite before a rounding
     if (normalize) {
-      bad = v128.or(bad, nonFinite(u));
+      g = nonFinite(u);
       u = f32x4.div(roundValue(u), gatherDivisors(divisors, p));
     }
     if (scale) {
-      bad = v128.or(bad, nonFinite(u));
+      g = v128.or(g, nonFinite(u));
       u = f32x4.mul(roundValue(u), lambdas);
     }
-    bad = v128.or(bad, nonFinite(u));
+    g = v128.or(g, nonFinite(u));
     u = f32x4.add(widen(v128.load16x4_u(base + ((j as usize) << 1))), roundValue(u));
-    bad = v128.or(bad, nonFinite(u));
-    const bits = roundBits(u);
-    v128.store64_lane(out + ((j as usize) << 1), i16x8.narrow_i32x4_u(bits, bits), 0);
+    g = v128.or(g, nonFinite(u));
+    const bits = i16x8.narrow_i32x4_u(roundBits(u), splat(0));
+    const to = out + ((j as usize) << 1);
+    if (count - j >= 4) {
+      v128.store64_lane(to, bits, 0);
+      bad = v128.or(bad, g);
+    } else {
+      // The last, partial group: lanes past the end belong to someone else (another block, another tensor).
+      v128.store16_lane(to, bits, 0);
+      if (count - j > 1) v128.store16_lane(to, bits, 1, 2);
+      if (count - j > 2) v128.store16_lane(to, bits, 2, 4);
+      bad = v128.or(bad, v128.and(g, validLanes(j, count)));
+    }
   }
   v128.store(conflictsAt, conflicts);
   return v128.any_true(bad) ? 1 : 0;

@@ -213,9 +213,13 @@ export function mergeBlockBf16(
   const normalize = spec.normalize ? 1 : 0;
   const lambda = Math.fround(spec.lambda);
   const stats = emptyStats(n);
-  // Keep rule per model: key > cut, or key == cut while the block's tie quota lasts; "all": cut -1.
-  const cuts = selections.map((s) => (s.kind === "top" ? s.key : s.kind === "all" ? -1 : 0x7fffffff));
-  const quotas = selections.map((s) => (s.kind === "top" ? s.quota : 0));
+  // Keep rule per model: key > cut, or key == cut while the block's tie quota lasts; "all": cut -1. The kernel
+  // takes i32s: magnitude keys are at most 0x7fff0000, so a larger key (select nothing) becomes 0x7fffffff,
+  // and a quota beyond any block's size is clamped.
+  const cuts = selections.map((s) =>
+    s.kind === "top" ? Math.min(s.key, 0x7fffffff) : s.kind === "all" ? -1 : 0x7fffffff,
+  );
+  const quotas = selections.map((s) => (s.kind === "top" ? Math.min(s.quota, 0x7fffffff) : 0));
   const sums = l.sums / 8;
   const wd = (i: number) => l.wd + i * l.wdStride;
 
@@ -257,9 +261,18 @@ export function mergeBlockBf16(
   return stats;
 }
 
+/** The last divisor table, by weights and vote: every block of a tensor (and of most tensors) shares it. */
+let divisorCache: { key: string; table: Float32Array } | null = null;
+
 /** mergekit's divisor R(Σ w·M) per agreement pattern (0 → 1), or R(Σ w) (|·| < 1e-8 → 1) without a vote. */
 function divisorTableBf16(spec: GtaSpec): Float32Array {
   const weights = spec.models.map((m) => m.weight);
+  const key = `${spec.consensus}:${weights.join(",")}`;
+  if (divisorCache?.key !== key) divisorCache = { key, table: buildDivisorTable(spec, weights) };
+  return divisorCache.table;
+}
+
+function buildDivisorTable(spec: GtaSpec, weights: readonly number[]): Float32Array {
   const round = (x: number) => {
     const a = new Float32Array([x]);
     roundToBf16InPlace(a);

@@ -131,7 +131,10 @@ export function trimWeight(
     // R(w·δ̂) with δ̂ = δ where kept, else 0: any NaN or infinity on the way (X − B, its rounding, the
     // product, e.g. Inf·0 for an infinite weight) sends the block to the generic kernel.
     const weighted = roundValue(f32x4.mul(v128.and(d, keep), w));
-    bad = v128.or(bad, v128.and(v128.or(v128.or(nonFinite(difference), nonFinite(d)), nonFinite(weighted)), valid));
+    bad = v128.or(
+      bad,
+      v128.and(v128.or(v128.or(nonFinite(difference), nonFinite(d)), nonFinite(weighted)), valid),
+    );
     v128.store(wd + ((j as usize) << 2), weighted);
   }
   store<f64>(sums, load<f64>(sums) + <f64>laneSum(kept));

@@ -5,12 +5,17 @@
 import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { configFromText } from "../src/config/load.js";
+import { gtaJob } from "../src/engine/tensor-job.js";
 import { merge } from "../src/execute.js";
+import { mergeBlock } from "../src/kernels/gta.js";
+import { KernelCall } from "../src/kernels/simd.js";
+import { mergeMethod } from "../src/methods/registry.js";
+import { SEMANTICS } from "../src/semantics.js";
 import { Arena } from "../src/workers/arena.js";
 import { WorkerPool } from "../src/workers/pool.js";
 import { tempDir, writeModel } from "./helpers/checkpoints.js";
 import { refRound } from "./helpers/reference.js";
-import { rng } from "./helpers/tensors.js";
+import { raw, rng } from "./helpers/tensors.js";
 
 describe("Arena", () => {
   it("hands out disjoint, 64-byte aligned views of one shared buffer", () => {
@@ -65,6 +70,65 @@ describe("a merge on a worker pool", () => {
   const dir = tempDir("arena");
   const pool = new WorkerPool(2);
   afterAll(() => pool.close());
+
+  it("puts the arena in the SIMD kernels' memory, where they work in place, in this thread and in workers", async () => {
+    const own = new WorkerPool(2);
+    try {
+      own.useArena(1 << 20);
+      const n = 10_001; // blocks end inside a group of four
+      const r = rng(9);
+      const base = Array.from({ length: n }, () => refRound((r() - 0.5) * 0.1, "BF16"));
+      const fts = [1, 2].map(() =>
+        base.map((b) => refRound(b + (Math.floor(r() * 9) - 4) * 2 ** -10, "BF16")),
+      );
+      const plain = [raw(base, "BF16"), ...fts.map((f) => raw(f, "BF16"))];
+      const inArena = own.tryAllocateAll([...plain.map((t) => t.bytes.byteLength), n * 2])!;
+      plain.forEach((t, i) => inArena[i]!.set(t.bytes));
+      const out = inArena[3]!;
+      expect(KernelCall.for(inArena, 2).inPlace).toBe(true);
+      expect(KernelCall.for([plain[0]!.bytes], 2).inPlace).toBe(false);
+
+      const job = gtaJob(
+        {
+          method: mergeMethod("ties")!,
+          semantics: SEMANTICS.mergekit,
+          working: "BF16",
+          outDtype: "BF16",
+          tensor: "t",
+          shape: [n],
+          models: [0, 1].map((index) => ({ index, weight: 0.5, density: 1 })),
+          normalize: true,
+          rescale: false,
+          lambda: 1,
+          seed: 0,
+        },
+        {
+          base: { ...plain[0]!, bytes: inArena[0]! },
+          models: [1, 2].map((i) => ({ ...plain[i]!, bytes: inArena[i]! })),
+        },
+      );
+      const all = [{ kind: "all" as const }, { kind: "all" as const }];
+      const expected = new Uint8Array(n * 2);
+      mergeBlock({ ...job.spec, fastPath: false }, job.inputs, 0, n, all, [1, 1], 1, expected);
+      // Three blocks on the workers, in place, written into the arena next to the inputs.
+      const bounds = [0, 4097, 8190, n];
+      await own.map(
+        "mergeBlock",
+        [0, 1, 2].map(
+          (b) => [job.spec, job.inputs, bounds[b]!, bounds[b + 1]!, all, [1, 1], 1, out] as const,
+        ),
+      );
+      expect(Buffer.from(out).equals(Buffer.from(expected))).toBe(true);
+      // In this thread too.
+      out.fill(0);
+      mergeBlock(job.spec, job.inputs, 0, n, all, [1, 1], 1, out);
+      expect(Buffer.from(out).equals(Buffer.from(expected))).toBe(true);
+      for (const view of inArena) own.release(view);
+      expect(own.arenaUsed).toBe(0);
+    } finally {
+      await own.close();
+    }
+  });
 
   it("takes tensor memory from the arena and gives all of it back", async () => {
     const r = rng(5);

@@ -1,8 +1,8 @@
 /**
  * The fused fast path of kernels/gta.ts for the common case: mergekit arithmetic in bf16 on bf16 inputs and
  * output, magnitude trimming (TIES) or none (task arithmetic), no rescale. The arithmetic runs in
- * WebAssembly SIMD (`assembly/gta-bf16.ts`, built to dist/wasm by `pnpm build`), four elements a step; this
- * module lays out its memory, copies one chunk of each input in, calls the kernels and copies the result out.
+ * WebAssembly SIMD (`assembly/gta-bf16.ts`), four elements a step, a chunk per call, on the tensors in place
+ * when they live in the worker pool's arena and on copies otherwise (kernels/simd.ts).
  * Per chunk: δ = R(X − B) per model, the exact-k keep test on δ's magnitude and R(w·δ), then the weighted
  * vote and disjoint sum, then R(b + R(λ·R(R(t)/D))).
  *
@@ -10,121 +10,10 @@
  * squares agree to rounding); anything it does not cover (NaN or infinite values, other dtypes or options)
  * goes to the generic one.
  */
-import { readFileSync } from "node:fs";
 import { roundToBf16InPlace } from "@lethe/core";
 import type { BlockSelection, BlockStats, GtaInputs, GtaSpec } from "./gta.js";
-import { CHUNK, emptyStats } from "./gta.js";
-
-interface SimdKernels {
-  memory: WebAssembly.Memory;
-  dataStart(): number;
-  scan(x: number, base: number, count: number, hist: number): number;
-  foldHistograms(hist: number): void;
-  trimWeight(
-    x: number,
-    base: number,
-    count: number,
-    weight: number,
-    cut: number,
-    quota: number,
-    wd: number,
-    sums: number,
-  ): number;
-  voteFinish(
-    wd: number,
-    stride: number,
-    n: number,
-    count: number,
-    consensus: number,
-    normalize: number,
-    divisors: number,
-    lambda: number,
-    base: number,
-    out: number,
-    tally: number,
-  ): number;
-}
-
-const WASM_FILE = new URL("../../dist/wasm/gta-bf16.wasm", import.meta.url);
-
-/** One instance per thread (each worker has its own), compiled on first use. */
-let simd: SimdKernels | null = null;
-function kernels(): SimdKernels {
-  if (!simd) {
-    let bytes: Buffer;
-    try {
-      bytes = readFileSync(WASM_FILE);
-    } catch (err) {
-      throw new Error(
-        `the merge kernel ${WASM_FILE.pathname} is missing: build it with \`pnpm build\` (${(err as Error).message})`,
-      );
-    }
-    const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), {
-      env: {
-        abort: () => {
-          throw new Error("internal: the merge kernel aborted");
-        },
-      },
-    });
-    simd = instance.exports as unknown as SimdKernels;
-  }
-  return simd;
-}
-
-const HIST_BYTES = (1 << 15) * 4;
-/** scan() fills two interleaved histograms per model. */
-const HIST_PAIR_BYTES = 2 * HIST_BYTES;
-
-/** Byte offsets of the buffers in the module's memory, for `models` inputs. */
-interface Layout {
-  base: number;
-  xs: number[];
-  out: number;
-  wd: number;
-  /** Bytes from one model's row of weighted deltas to the next. */
-  wdStride: number;
-  divisors: number;
-  hists: number;
-  sums: number;
-  tally: number;
-}
-
-function layout(k: SimdKernels, models: number): Layout {
-  // CHUNK is read here, not at module load: gta.ts imports this module, so its constants are not yet set then.
-  const bf16Chunk = CHUNK * 2;
-  const f32Chunk = CHUNK * 4;
-  let at = k.dataStart();
-  const take = (bytes: number) => {
-    const offset = at;
-    at += (bytes + 15) & ~15;
-    return offset;
-  };
-  const l: Layout = {
-    base: take(bf16Chunk),
-    xs: Array.from({ length: models }, () => take(bf16Chunk)),
-    out: take(bf16Chunk),
-    wd: take(f32Chunk * models),
-    wdStride: f32Chunk,
-    divisors: take(4 << models),
-    hists: take(HIST_PAIR_BYTES * models),
-    sums: take(48),
-    tally: take(16 * (models + 1)),
-  };
-  const pages = Math.ceil((at - k.memory.buffer.byteLength) / 65536);
-  if (pages > 0) k.memory.grow(pages);
-  return l;
-}
-
-function u16(bytes: Uint8Array): Uint16Array {
-  return new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2);
-}
-
-/** Copies elements [c, c + count) of a bf16 tensor to `offset`, zeroing the rest of the last group of four. */
-function copyIn(memory: Uint16Array, offset: number, src: Uint16Array, c: number, count: number): void {
-  const at = offset >>> 1;
-  memory.set(src.subarray(c, c + count), at);
-  memory.fill(0, at + count, at + ((count + 3) & ~3));
-}
+import { emptyStats } from "./gta.js";
+import { HIST_BYTES, HIST_PAIR_BYTES, KernelCall, SIMD_CHUNK } from "./simd.js";
 
 const NAN = 2;
 
@@ -164,24 +53,24 @@ export function scanMagnitudesBf16(
   end: number,
   which: readonly number[],
 ): Uint32Array[] | null {
-  const k = kernels();
-  const l = layout(k, which.length);
-  const memory = new Uint16Array(k.memory.buffer);
-  new Uint32Array(k.memory.buffer, l.hists, (HIST_PAIR_BYTES / 4) * which.length).fill(0);
-  const base = u16(inputs.base!.bytes);
-  const xs = which.map((m) => u16(inputs.models[m]!.bytes));
-  for (let c = start; c < end; c += CHUNK) {
-    const count = Math.min(CHUNK, end - c);
-    copyIn(memory, l.base, base, c, count);
+  const call = KernelCall.for(
+    [inputs.base!.bytes, ...which.map((m) => inputs.models[m]!.bytes)],
+    which.length,
+  );
+  const { k, l } = call;
+  call.i32.fill(0, l.hists / 4, (l.hists + HIST_PAIR_BYTES * which.length) / 4);
+  for (let c = start; c < end; c += SIMD_CHUNK) {
+    const count = Math.min(SIMD_CHUNK, end - c);
+    const base = call.input(inputs.base!.bytes, c, count, l.base);
     for (let w = 0; w < which.length; w++) {
-      copyIn(memory, l.xs[w]!, xs[w]!, c, count);
-      if (k.scan(l.xs[w]!, l.base, count, l.hists + w * HIST_PAIR_BYTES) & NAN) return null;
+      const x = call.input(inputs.models[which[w]!]!.bytes, c, count, l.xs[w]!);
+      if (k.scan(x, base, count, l.hists + w * HIST_PAIR_BYTES) & NAN) return null;
     }
   }
   return which.map((_, w) => {
     const hist = l.hists + w * HIST_PAIR_BYTES;
     k.foldHistograms(hist);
-    return new Uint32Array(k.memory.buffer.slice(hist, hist + HIST_BYTES));
+    return new Uint32Array(call.i32.buffer.slice(hist, hist + HIST_BYTES));
   });
 }
 
@@ -198,16 +87,10 @@ export function mergeBlockBf16(
   out: Uint8Array,
 ): BlockStats | null {
   const n = spec.models.length;
-  const k = kernels();
-  const l = layout(k, n);
-  const memory = new Uint16Array(k.memory.buffer);
-  const f64 = new Float64Array(k.memory.buffer);
-  const i32 = new Int32Array(k.memory.buffer);
-  new Float32Array(k.memory.buffer, l.divisors, 1 << n).set(divisorTableBf16(spec));
+  const call = KernelCall.for([inputs.base!.bytes, ...inputs.models.map((m) => m.bytes), out], n);
+  const { k, l, f64, i32 } = call;
+  new Float32Array(i32.buffer, l.divisors, 1 << n).set(divisorTableBf16(spec));
   i32.fill(0, l.tally / 4, l.tally / 4 + 4 * (n + 1));
-  const base = u16(inputs.base!.bytes);
-  const xs = inputs.models.map((m) => u16(m.bytes));
-  const outBits = u16(out);
   const weights = spec.models.map((m) => m.weight);
   const consensus = spec.consensus === "sum" ? 1 : 0;
   const normalize = spec.normalize ? 1 : 0;
@@ -223,19 +106,20 @@ export function mergeBlockBf16(
   const sums = l.sums / 8;
   const wd = (i: number) => l.wd + i * l.wdStride;
 
-  for (let c = start; c < end; c += CHUNK) {
-    const count = Math.min(CHUNK, end - c);
-    copyIn(memory, l.base, base, c, count);
+  for (let c = start; c < end; c += SIMD_CHUNK) {
+    const count = Math.min(SIMD_CHUNK, end - c);
+    const base = call.input(inputs.base!.bytes, c, count, l.base);
     for (let i = 0; i < n; i++) {
-      copyIn(memory, l.xs[i]!, xs[i]!, c, count);
+      const x = call.input(inputs.models[i]!.bytes, c, count, l.xs[i]!);
       f64.fill(0, sums, sums + 4);
-      quotas[i] = k.trimWeight(l.xs[i]!, l.base, count, weights[i]!, cuts[i]!, quotas[i]!, wd(i), l.sums);
+      quotas[i] = k.trimWeight(x, base, count, weights[i]!, cuts[i]!, quotas[i]!, wd(i), l.sums);
       if (i32[sums * 2 + 8] !== 0) return null;
       stats.kept[i]! += f64[sums]!;
       stats.keptNonzero[i]! += f64[sums + 1]!;
       stats.sqBefore[i]! += f64[sums + 2]!;
       stats.sqAfter[i]! += f64[sums + 3]!;
     }
+    const at = call.output(out, c);
     const bad = k.voteFinish(
       l.wd,
       l.wdStride,
@@ -245,12 +129,12 @@ export function mergeBlockBf16(
       normalize,
       l.divisors,
       lambda,
-      l.base,
-      l.out,
+      base,
+      at,
       l.tally,
     );
     if (bad !== 0) return null;
-    outBits.set(memory.subarray(l.out >>> 1, (l.out >>> 1) + count), c);
+    call.commit(out, c, count);
   }
   const lanes = (slot: number) => {
     const at = l.tally / 4 + 4 * slot;

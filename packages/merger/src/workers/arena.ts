@@ -16,17 +16,28 @@ interface Range {
 }
 
 export class Arena {
-  private buffer: SharedArrayBuffer | null = null;
+  private buffer: SharedArrayBuffer | null;
   /** Free ranges, sorted by offset, never adjacent (adjacent ones are merged). */
   private free: Range[];
   /** Offset → size of each piece handed out. */
   private readonly taken = new Map<number, number>();
   private usedBytes = 0;
 
-  constructor(readonly capacity: number) {
+  /**
+   * `within`: hand out [offset, offset + capacity) of this buffer (the kernels' shared memory) instead of a
+   * buffer of the arena's own, allocated on first use.
+   */
+  constructor(
+    readonly capacity: number,
+    within?: { buffer: SharedArrayBuffer; offset: number },
+  ) {
     if (!Number.isSafeInteger(capacity) || capacity < 0)
       throw new Error(`arena capacity must be a non-negative integer, got ${capacity}`);
-    this.free = capacity > 0 ? [{ offset: 0, size: capacity - (capacity % ALIGN) }] : [];
+    const start = within?.offset ?? 0;
+    if (start % ALIGN !== 0 || (within && start + capacity > within.buffer.byteLength))
+      throw new Error(`internal: arena range ${start}+${capacity} does not fit its buffer`);
+    this.buffer = within?.buffer ?? null;
+    this.free = capacity > 0 ? [{ offset: start, size: capacity - (capacity % ALIGN) }] : [];
   }
 
   /** Bytes handed out and not yet given back. */

@@ -9,6 +9,13 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import type { BlockRunner } from "../engine/runner.js";
 import { type KernelArgs, type KernelName, type KernelResult, runKernel } from "../kernels/index.js";
+import {
+  ARENA_HEADER_BYTES,
+  ARENA_SLOT_BYTES,
+  ARENA_TAIL_BYTES,
+  bindArenaMemory,
+  createArenaMemory,
+} from "../kernels/simd.js";
 import { Arena } from "./arena.js";
 
 interface Pending {
@@ -69,10 +76,33 @@ export class WorkerPool implements BlockRunner {
   private idleBytes = 0;
   maxIdleBytes = 2 ** 31;
 
-  /** Take tensor memory from an arena of at least `bytes` (a larger one, or one in use, is kept). */
+  /** The kernels' shared memory holding the arena, when it fits in one (≤ 4 GiB); sent to every worker. */
+  private arenaMemory: WebAssembly.Memory | null = null;
+
+  /**
+   * Take tensor memory from an arena of at least `bytes` (a larger one, or one in use, is kept). Up to 4 GiB it
+   * lives in the SIMD kernels' shared memory, after a header and one scratch slot per thread, so the kernels
+   * work on tensors in place; beyond, it is a plain shared buffer and the kernels copy chunks.
+   */
   useArena(bytes: number): void {
     if (this.arena && (this.arena.capacity >= bytes || this.arena.used > 0)) return;
-    this.arena = new Arena(bytes);
+    const slots = ARENA_HEADER_BYTES + (this.threads + 1) * ARENA_SLOT_BYTES;
+    const memory = createArenaMemory(slots + bytes + ARENA_TAIL_BYTES);
+    this.arenaMemory = memory;
+    if (!memory) {
+      this.arena = new Arena(bytes);
+      return;
+    }
+    this.arena = new Arena(bytes, { buffer: memory.buffer as SharedArrayBuffer, offset: slots });
+    bindArenaMemory(memory, ARENA_HEADER_BYTES); // this thread: slot 0
+    this.slots.forEach((slot, i) => this.bind(slot.worker, i));
+  }
+
+  private bind(worker: Worker, index: number): void {
+    if (!this.arenaMemory) return;
+    worker.postMessage({
+      bind: { memory: this.arenaMemory, scratch: ARENA_HEADER_BYTES + (index + 1) * ARENA_SLOT_BYTES },
+    });
   }
 
   /** Bytes of the arena handed out now (0 without an arena). */
@@ -147,6 +177,7 @@ export class WorkerPool implements BlockRunner {
       });
       worker.on("error", (err) => this.failAll(err));
       worker.unref();
+      this.bind(worker, this.slots.length);
       this.slots.push(slot);
     }
   }
@@ -171,6 +202,7 @@ export class WorkerPool implements BlockRunner {
   async close(): Promise<void> {
     this.closed = true;
     this.arena = null;
+    this.arenaMemory = null;
     this.idle.clear();
     this.idleBytes = 0;
     await Promise.all(this.slots.map((s) => s.worker.terminate()));

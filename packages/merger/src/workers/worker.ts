@@ -1,6 +1,7 @@
 /** A worker thread: runs block kernels on tensors held in shared memory and answers with their results. */
 import { parentPort } from "node:worker_threads";
 import { type KernelName, runKernel } from "../kernels/index.js";
+import { bindArenaMemory } from "../kernels/simd.js";
 
 interface Request {
   id: number;
@@ -21,7 +22,15 @@ function movable(value: unknown, into: ArrayBuffer[] = [], depth = 0): ArrayBuff
   return into;
 }
 
-parentPort!.on("message", (request: Request) => {
+interface Bind {
+  bind: { memory: WebAssembly.Memory; scratch: number };
+}
+
+parentPort!.on("message", (request: Request | Bind) => {
+  if ("bind" in request) {
+    bindArenaMemory(request.bind.memory, request.bind.scratch);
+    return;
+  }
   try {
     const result = runKernel(request.kernel, request.args as never);
     parentPort!.postMessage({ id: request.id, result }, movable(result));

@@ -83,7 +83,9 @@ describe("a merge on a worker pool", () => {
       );
       const plain = [raw(base, "BF16"), ...fts.map((f) => raw(f, "BF16"))];
       const inArena = own.tryAllocateAll([...plain.map((t) => t.bytes.byteLength), n * 2])!;
-      plain.forEach((t, i) => inArena[i]!.set(t.bytes));
+      plain.forEach((t, i) => {
+        inArena[i]!.set(t.bytes);
+      });
       const out = inArena[3]!;
       expect(KernelCall.for(inArena, 2).inPlace).toBe(true);
       expect(KernelCall.for([plain[0]!.bytes], 2).inPlace).toBe(false);

@@ -95,7 +95,9 @@ export class WorkerPool implements BlockRunner {
     }
     this.arena = new Arena(bytes, { buffer: memory.buffer as SharedArrayBuffer, offset: slots });
     bindArenaMemory(memory, ARENA_HEADER_BYTES); // this thread: slot 0
-    this.slots.forEach((slot, i) => this.bind(slot.worker, i));
+    this.slots.forEach((slot, i) => {
+      this.bind(slot.worker, i);
+    });
   }
 
   private bind(worker: Worker, index: number): void {

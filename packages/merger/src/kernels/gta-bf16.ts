@@ -70,7 +70,8 @@ export function scanMagnitudesBf16(
   return which.map((_, w) => {
     const hist = l.hists + w * HIST_PAIR_BYTES;
     k.foldHistograms(hist);
-    return new Uint32Array(call.i32.buffer.slice(hist, hist + HIST_BYTES));
+    // A plain copy (not a slice of the shared memory, which would be shared too): it moves to the caller.
+    return new Uint32Array(call.i32.subarray(hist / 4, (hist + HIST_BYTES) / 4));
   });
 }
 

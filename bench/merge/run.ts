@@ -9,7 +9,8 @@
  *     selection (histogram, exact cut, mask), on the same MLP matrices, single-threaded, checking that both
  *     select exactly the same elements; target: ≥ 10× faster;
  *
- * and the merge's peak RSS next to the streaming budget, (models + 3) × the largest tensor.
+ * and the merge's peak RSS next to the streaming budget, (models + 3) × the largest tensor. CPU time (user +
+ * system) is printed next to each wall time: with few cores it, not the disk, bounds the merge.
  * The merge runs the built CLI in a child process (`pnpm build` first), timed by /usr/bin/time.
  * Inputs are written under a temporary directory in /tmp and removed at the end.
  *
@@ -123,8 +124,9 @@ async function writeModel(dir: string, model: number): Promise<void> {
 }
 
 /** The I/O floor: stream the three inputs in lockstep and write as many bytes as the output has. */
-async function ioFloor(inputs: string[], output: string, outputBytes: number): Promise<number> {
+async function ioFloor(inputs: string[], output: string, outputBytes: number): Promise<Timed> {
   const started = performance.now();
+  const cpu = process.cpuUsage();
   const readers = inputs.map((f) => createReadStream(f, { highWaterMark: 1 << 22 })[Symbol.asyncIterator]());
   const out = createWriteStream(output, { highWaterMark: 1 << 22 });
   let written = 0;
@@ -146,11 +148,17 @@ async function ioFloor(inputs: string[], output: string, outputBytes: number): P
   const fh = await fs.open(output, "r+");
   await fh.sync();
   await fh.close();
-  return (performance.now() - started) / 1000;
+  const used = process.cpuUsage(cpu);
+  return { seconds: (performance.now() - started) / 1000, cpuSeconds: (used.user + used.system) / 1e6 };
 }
 
-interface MergeRun {
+interface Timed {
   seconds: number;
+  /** User + system CPU seconds: on a machine with few cores, what bounds the wall time. */
+  cpuSeconds: number;
+}
+
+interface MergeRun extends Timed {
   maxRssBytes: number;
 }
 
@@ -158,15 +166,15 @@ function runMerge(config: string, out: string): MergeRun {
   const threads = args.threads ? ["--threads", args.threads] : [];
   const r = spawnSync(
     "/usr/bin/time",
-    ["-f", "TIME %e %M", process.execPath, CLI, config, out, "--quiet", ...threads],
+    ["-f", "TIME %e %M %U %S", process.execPath, CLI, config, out, "--quiet", ...threads],
     {
       encoding: "utf8",
     },
   );
   if (r.status !== 0) throw new Error(`lethe-merge failed (${r.status}): ${r.stderr}`);
-  const m = /TIME ([\d.]+) (\d+)/.exec(r.stderr);
+  const m = /TIME ([\d.]+) (\d+) ([\d.]+) ([\d.]+)/.exec(r.stderr);
   if (!m) throw new Error(`no timing from /usr/bin/time: ${r.stderr}`);
-  return { seconds: Number(m[1]), maxRssBytes: Number(m[2]) * 1024 };
+  return { seconds: Number(m[1]), maxRssBytes: Number(m[2]) * 1024, cpuSeconds: Number(m[3]) + Number(m[4]) };
 }
 
 async function readTensor(file: string, name: string): Promise<Uint8Array> {
@@ -296,7 +304,7 @@ dtype: bfloat16
 `,
     );
 
-    const floors: number[] = [];
+    const floors: Timed[] = [];
     const merges: MergeRun[] = [];
     for (let r = 0; r < RUNS; r++) {
       const floorOut = path.join(root, "floor.bin");
@@ -306,11 +314,13 @@ dtype: bfloat16
       merges.push(runMerge(config, out));
       await fs.rm(out, { recursive: true, force: true });
       console.log(
-        `  run ${r + 1}: I/O floor ${floors.at(-1)!.toFixed(2)} s, merge ${merges.at(-1)!.seconds.toFixed(2)} s`,
+        `  run ${r + 1}: I/O floor ${floors.at(-1)!.seconds.toFixed(2)} s (CPU ${floors.at(-1)!.cpuSeconds.toFixed(1)} s), merge ${merges.at(-1)!.seconds.toFixed(2)} s (CPU ${merges.at(-1)!.cpuSeconds.toFixed(1)} s)`,
       );
     }
-    const floor = median(floors);
+    const floor = median(floors.map((f) => f.seconds));
+    const floorCpu = median(floors.map((f) => f.cpuSeconds));
     const mergeSeconds = median(merges.map((m) => m.seconds));
+    const mergeCpu = median(merges.map((m) => m.cpuSeconds));
     const rss = Math.max(...merges.map((m) => m.maxRssBytes));
     const moved = sizes.reduce((a, b) => a + b, 0) + sizes[0]!;
 
@@ -362,14 +372,17 @@ dtype: bfloat16
 
     const pad = (s: string, n: number) => s.padEnd(n);
     console.log("");
-    console.log(`${pad("", 44)}${pad("median s", 12)}GB/s moved`);
+    console.log(`${pad("", 44)}${pad("median s", 12)}${pad("CPU s", 10)}GB/s moved`);
     console.log(
-      `${pad("I/O floor (read 3 inputs, write 1 output)", 44)}${pad(floor.toFixed(2), 12)}${(moved / 1e9 / floor).toFixed(2)}`,
+      `${pad("I/O floor (read 3 inputs, write 1 output)", 44)}${pad(floor.toFixed(2), 12)}${pad(floorCpu.toFixed(1), 10)}${(moved / 1e9 / floor).toFixed(2)}`,
     );
     console.log(
-      `${pad(`TIES merge (lethe-merge, ${args.threads ?? os.availableParallelism()} threads)`, 44)}${pad(mergeSeconds.toFixed(2), 12)}${(moved / 1e9 / mergeSeconds).toFixed(2)}`,
+      `${pad(`TIES merge (lethe-merge, ${args.threads ?? os.availableParallelism()} threads)`, 44)}${pad(mergeSeconds.toFixed(2), 12)}${pad(mergeCpu.toFixed(1), 10)}${(moved / 1e9 / mergeSeconds).toFixed(2)}`,
     );
     console.log(`${pad("merge / I/O floor", 44)}${(mergeSeconds / floor).toFixed(2)}×   (target ≤ 1.5×)`);
+    console.log(
+      `${pad(`merge CPU / ${os.availableParallelism()} cores (bounds its time)`, 44)}${(mergeCpu / os.availableParallelism()).toFixed(2)} s`,
+    );
     console.log("");
     console.log(
       `selection of the top ${DENSITY * 100}% of |δ| on ${(selected / 1e6).toFixed(0)}M elements (2 MLP matrices × 2 fine-tunes), 1 thread:`,

@@ -97,6 +97,7 @@ export const ARENA_SLOT_BYTES = Math.ceil(layoutAt(0, ARENA_SLOT_MODELS).end / 6
 export const ARENA_TAIL_BYTES = 64;
 const PAGE = 65536;
 const MAX_PAGES = 65536;
+const OWN_MAX_PAGES = 512;
 
 const WASM_FILE = new URL("../../dist/wasm/gta-bf16.wasm", import.meta.url);
 
@@ -195,7 +196,8 @@ export class KernelCall {
       if (l.end <= arena.limit) return new KernelCall(arena.k, arena.memory, l, true);
     }
     if (!own) {
-      const memory = new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES, shared: true });
+      // Scratch for up to 16 models is ≈ 5 MB; a small maximum keeps each thread's address reservation small.
+      const memory = new WebAssembly.Memory({ initial: 1, maximum: OWN_MAX_PAGES, shared: true });
       const k = instantiate(memory);
       own = { k, memory, scratch: k.dataStart(), limit: Number.POSITIVE_INFINITY };
     }

@@ -164,6 +164,98 @@ function gatherDivisors(divisors: usize, p: v128): v128 {
 }
 
 /**
+ * out[j..j+4) = R(b + R(λ · R(R(t) / d))) as bf16 bits, dividing when `normalize` and scaling when λ ≠ 1;
+ * only the first `count - j` lanes are written. Returns the lanes (of those) where a value about to be rounded
+ * was NaN or infinite.
+ */
+function output(
+  t: v128,
+  d: v128,
+  normalize: bool,
+  lambda: f32,
+  base: usize,
+  out: usize,
+  j: i32,
+  count: i32,
+): v128 {
+  let u = t;
+  let g = splat(0);
+  if (normalize) {
+    g = nonFinite(u);
+    u = f32x4.div(roundValue(u), d);
+  }
+  if (lambda !== 1) {
+    g = v128.or(g, nonFinite(u));
+    u = f32x4.mul(roundValue(u), f32x4.splat(lambda));
+  }
+  g = v128.or(g, nonFinite(u));
+  u = f32x4.add(widen(v128.load16x4_u(base + ((j as usize) << 1))), roundValue(u));
+  g = v128.or(g, nonFinite(u));
+  const bits = i16x8.narrow_i32x4_u(roundBits(u), splat(0));
+  const to = out + ((j as usize) << 1);
+  if (count - j >= 4) {
+    v128.store64_lane(to, bits, 0);
+    return g;
+  }
+  // The last, partial group: lanes past the end belong to someone else (another block, another tensor).
+  v128.store16_lane(to, bits, 0);
+  if (count - j > 1) v128.store16_lane(to, bits, 1, 2);
+  if (count - j > 2) v128.store16_lane(to, bits, 2, 4);
+  return v128.and(g, validLanes(j, count));
+}
+
+/**
+ * voteFinish for two models with a vote: the same arithmetic with the tallies in registers and the divisor
+ * chosen by selects (d0: neither agrees, d1: model 0, d2: model 1, d3: both).
+ */
+export function votePairFinish(
+  wd0: usize,
+  wd1: usize,
+  count: i32,
+  normalize: bool,
+  d0: f32,
+  d1: f32,
+  d2: f32,
+  d3: f32,
+  lambda: f32,
+  base: usize,
+  out: usize,
+  tally: usize,
+): i32 {
+  const zero = f32x4.splat(0);
+  let agreed0 = v128.load(tally);
+  let agreed1 = v128.load(tally, 16);
+  let conflicts = v128.load(tally, 32);
+  let bad = splat(0);
+  for (let j = 0; j < count; j += 4) {
+    const at = (j as usize) << 2;
+    const a = v128.load(wd0 + at);
+    const b = v128.load(wd1 + at);
+    const aPositive = f32x4.gt(a, zero);
+    const aNegative = f32x4.lt(a, zero);
+    const bPositive = f32x4.gt(b, zero);
+    const bNegative = f32x4.lt(b, zero);
+    conflicts = i32x4.sub(conflicts, v128.or(v128.and(aPositive, bNegative), v128.and(aNegative, bPositive)));
+    const electNegative = v128.not(f32x4.ge(f32x4.add(f32x4.add(zero, a), b), zero));
+    const agreeA = v128.bitselect(aNegative, aPositive, electNegative);
+    const agreeB = v128.bitselect(bNegative, bPositive, electNegative);
+    agreed0 = i32x4.sub(agreed0, agreeA);
+    agreed1 = i32x4.sub(agreed1, agreeB);
+    const sum = f32x4.add(f32x4.add(zero, v128.and(a, agreeA)), v128.and(b, agreeB));
+    const d = v128.bitselect(
+      v128.bitselect(f32x4.splat(d3), f32x4.splat(d1), agreeB),
+      v128.bitselect(f32x4.splat(d2), f32x4.splat(d0), agreeB),
+      agreeA,
+    );
+    bad = v128.or(bad, output(sum, d, normalize, lambda, base, out, j, count));
+  }
+  v128.store(tally, agreed0);
+  v128.store(tally, agreed1, 16);
+  v128.store(tally, conflicts, 32);
+  return v128.any_true(bad) ? 1 : 0;
+}
+
+/**
  * The vote, the disjoint sum and the output, over n models' weighted deltas (f32 rows `stride` bytes apart
  * from wd, all finite). With `consensus`, the elected sign is that of the f32 sum of the deltas (≥ 0 elects
  * +1), t = the
@@ -186,8 +278,6 @@ export function voteFinish(
   tally: usize,
 ): i32 {
   const zero = f32x4.splat(0);
-  const scale = lambda !== 1;
-  const lambdas = f32x4.splat(lambda);
   const conflictsAt = tally + ((n as usize) << 4);
   let conflicts = v128.load(conflictsAt);
   let bad = splat(0);
@@ -223,31 +313,19 @@ export function voteFinish(
         v128.store(slot, i32x4.sub(v128.load(slot), f32x4.ne(dw, zero)));
       }
     }
-    let u = sum;
-    let g = splat(0); // lanes of this group that were NaN or infinite before a rounding
-    if (normalize) {
-      g = nonFinite(u);
-      u = f32x4.div(roundValue(u), gatherDivisors(divisors, p));
-    }
-    if (scale) {
-      g = v128.or(g, nonFinite(u));
-      u = f32x4.mul(roundValue(u), lambdas);
-    }
-    g = v128.or(g, nonFinite(u));
-    u = f32x4.add(widen(v128.load16x4_u(base + ((j as usize) << 1))), roundValue(u));
-    g = v128.or(g, nonFinite(u));
-    const bits = i16x8.narrow_i32x4_u(roundBits(u), splat(0));
-    const to = out + ((j as usize) << 1);
-    if (count - j >= 4) {
-      v128.store64_lane(to, bits, 0);
-      bad = v128.or(bad, g);
-    } else {
-      // The last, partial group: lanes past the end belong to someone else (another block, another tensor).
-      v128.store16_lane(to, bits, 0);
-      if (count - j > 1) v128.store16_lane(to, bits, 1, 2);
-      if (count - j > 2) v128.store16_lane(to, bits, 2, 4);
-      bad = v128.or(bad, v128.and(g, validLanes(j, count)));
-    }
+    bad = v128.or(
+      bad,
+      output(
+        sum,
+        normalize ? gatherDivisors(divisors, p) : f32x4.splat(1),
+        normalize,
+        lambda,
+        base,
+        out,
+        j,
+        count,
+      ),
+    );
   }
   v128.store(conflictsAt, conflicts);
   return v128.any_true(bad) ? 1 : 0;

@@ -136,6 +136,14 @@ describe("the fused bf16 kernel", () => {
       ],
       { normalize: false },
     ],
+    [
+      "ties",
+      [
+        { weight: 0.9, density: 0.3 },
+        { weight: 0.6, density: 0.9 },
+      ],
+      { lambda: 0.7 },
+    ],
     ["ties", Array.from({ length: 5 }, (_, i) => ({ weight: 0.1 + i * 0.2, density: 0.1 + i * 0.15 })), {}],
     [
       "task_arithmetic",

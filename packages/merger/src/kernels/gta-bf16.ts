@@ -90,7 +90,10 @@ export function mergeBlockBf16(
   const n = spec.models.length;
   const call = KernelCall.for([inputs.base!.bytes, ...inputs.models.map((m) => m.bytes), out], n);
   const { k, l, f64, i32 } = call;
-  new Float32Array(i32.buffer, l.divisors, 1 << n).set(divisorTableBf16(spec));
+  const d = divisorTableBf16(spec);
+  new Float32Array(i32.buffer, l.divisors, 1 << n).set(d);
+  // Two models with a vote (TIES, the usual case) have a kernel of their own.
+  const pair = n === 2 && spec.consensus === "sum";
   i32.fill(0, l.tally / 4, l.tally / 4 + 4 * (n + 1));
   const weights = spec.models.map((m) => m.weight);
   const consensus = spec.consensus === "sum" ? 1 : 0;
@@ -121,19 +124,22 @@ export function mergeBlockBf16(
       stats.sqAfter[i]! += f64[sums + 3]!;
     }
     const at = call.output(out, c);
-    const bad = k.voteFinish(
-      l.wd,
-      l.wdStride,
-      n,
-      count,
-      consensus,
-      normalize,
-      l.divisors,
-      lambda,
-      base,
-      at,
-      l.tally,
-    );
+    const bad = pair
+      ? k.votePairFinish(
+          wd(0),
+          wd(1),
+          count,
+          normalize,
+          d[0]!,
+          d[1]!,
+          d[2]!,
+          d[3]!,
+          lambda,
+          base,
+          at,
+          l.tally,
+        )
+      : k.voteFinish(l.wd, l.wdStride, n, count, consensus, normalize, l.divisors, lambda, base, at, l.tally);
     if (bad !== 0) return null;
     call.commit(out, c, count);
   }

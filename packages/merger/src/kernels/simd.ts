@@ -40,6 +40,20 @@ export interface SimdKernels {
     out: number,
     tally: number,
   ): number;
+  votePairFinish(
+    wd0: number,
+    wd1: number,
+    count: number,
+    normalize: number,
+    d0: number,
+    d1: number,
+    d2: number,
+    d3: number,
+    lambda: number,
+    base: number,
+    out: number,
+    tally: number,
+  ): number;
 }
 
 /** Elements per chunk: what one kernel call processes. */

@@ -149,17 +149,27 @@ async function ioFloor(inputs: string[], output: string, outputBytes: number): P
   await fh.sync();
   await fh.close();
   const used = process.cpuUsage(cpu);
-  return { seconds: (performance.now() - started) / 1000, cpuSeconds: (used.user + used.system) / 1e6 };
+  return {
+    seconds: (performance.now() - started) / 1000,
+    cpuSeconds: (used.user + used.system) / 1e6,
+    systemSeconds: used.system / 1e6,
+  };
 }
 
 interface Timed {
   seconds: number;
   /** User + system CPU seconds: on a machine with few cores, what bounds the wall time. */
   cpuSeconds: number;
+  /** The system part of it (reads, writes, page faults). */
+  systemSeconds: number;
 }
 
 interface MergeRun extends Timed {
   maxRssBytes: number;
+}
+
+function describe(t: Timed): string {
+  return `${t.seconds.toFixed(2)} s (CPU ${t.cpuSeconds.toFixed(1)} s, of which system ${t.systemSeconds.toFixed(1)} s)`;
 }
 
 function runMerge(config: string, out: string): MergeRun {
@@ -174,7 +184,12 @@ function runMerge(config: string, out: string): MergeRun {
   if (r.status !== 0) throw new Error(`lethe-merge failed (${r.status}): ${r.stderr}`);
   const m = /TIME ([\d.]+) (\d+) ([\d.]+) ([\d.]+)/.exec(r.stderr);
   if (!m) throw new Error(`no timing from /usr/bin/time: ${r.stderr}`);
-  return { seconds: Number(m[1]), maxRssBytes: Number(m[2]) * 1024, cpuSeconds: Number(m[3]) + Number(m[4]) };
+  return {
+    seconds: Number(m[1]),
+    maxRssBytes: Number(m[2]) * 1024,
+    cpuSeconds: Number(m[3]) + Number(m[4]),
+    systemSeconds: Number(m[4]),
+  };
 }
 
 async function readTensor(file: string, name: string): Promise<Uint8Array> {
@@ -313,9 +328,7 @@ dtype: bfloat16
       const out = path.join(root, `merged-${r}`);
       merges.push(runMerge(config, out));
       await fs.rm(out, { recursive: true, force: true });
-      console.log(
-        `  run ${r + 1}: I/O floor ${floors.at(-1)!.seconds.toFixed(2)} s (CPU ${floors.at(-1)!.cpuSeconds.toFixed(1)} s), merge ${merges.at(-1)!.seconds.toFixed(2)} s (CPU ${merges.at(-1)!.cpuSeconds.toFixed(1)} s)`,
-      );
+      console.log(`  run ${r + 1}: I/O floor ${describe(floors.at(-1)!)}, merge ${describe(merges.at(-1)!)}`);
     }
     const floor = median(floors.map((f) => f.seconds));
     const floorCpu = median(floors.map((f) => f.cpuSeconds));

@@ -5,15 +5,13 @@
 import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { configFromText } from "../src/config/load.js";
-import { gtaJob } from "../src/engine/tensor-job.js";
 import { merge } from "../src/execute.js";
 import { mergeBlock } from "../src/kernels/gta.js";
 import { KernelCall } from "../src/kernels/simd.js";
-import { mergeMethod } from "../src/methods/registry.js";
-import { SEMANTICS } from "../src/semantics.js";
 import { Arena } from "../src/workers/arena.js";
 import { WorkerPool } from "../src/workers/pool.js";
 import { tempDir, writeModel } from "./helpers/checkpoints.js";
+import { bf16Job } from "./helpers/jobs.js";
 import { refRound } from "./helpers/reference.js";
 import { raw, rng } from "./helpers/tensors.js";
 
@@ -90,20 +88,8 @@ describe("a merge on a worker pool", () => {
       expect(KernelCall.for(inArena, 2).inPlace).toBe(true);
       expect(KernelCall.for([plain[0]!.bytes], 2).inPlace).toBe(false);
 
-      const job = gtaJob(
-        {
-          method: mergeMethod("ties")!,
-          semantics: SEMANTICS.mergekit,
-          working: "BF16",
-          outDtype: "BF16",
-          tensor: "t",
-          shape: [n],
-          models: [0, 1].map((index) => ({ index, weight: 0.5, density: 1 })),
-          normalize: true,
-          rescale: false,
-          lambda: 1,
-          seed: 0,
-        },
+      const job = bf16Job(
+        { shape: [n], models: [0.5, 0.5].map((weight) => ({ weight, density: 1 })) },
         {
           base: { ...plain[0]!, bytes: inArena[0]! },
           models: [1, 2].map((i) => ({ ...plain[i]!, bytes: inArena[i]! })),

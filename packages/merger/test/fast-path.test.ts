@@ -6,11 +6,9 @@
 import { describe, expect, it } from "vitest";
 import { mergeGtaTensor } from "../src/engine/gta-tensor.js";
 import { InlineRunner } from "../src/engine/runner.js";
-import { gtaJob } from "../src/engine/tensor-job.js";
 import { type BlockSelection, type BlockStats, mergeBlock, scanMagnitudes } from "../src/kernels/gta.js";
 import { fastPathApplies, mergeBlockBf16, scanMagnitudesBf16 } from "../src/kernels/gta-bf16.js";
-import { mergeMethod } from "../src/methods/registry.js";
-import { SEMANTICS } from "../src/semantics.js";
+import { bf16Job } from "./helpers/jobs.js";
 import { refRound } from "./helpers/reference.js";
 import { raw, rng } from "./helpers/tensors.js";
 
@@ -38,20 +36,8 @@ async function both(
   blockElements = 1000,
 ) {
   const run = async (fastPath: boolean) => {
-    const job = gtaJob(
-      {
-        method: mergeMethod(method)!,
-        semantics: SEMANTICS.mergekit,
-        working: "BF16",
-        outDtype: "BF16",
-        tensor: "model.layers.0.mlp.up_proj.weight",
-        shape: [60, 100],
-        models: models.map((m, index) => ({ index, ...m })),
-        normalize: options.normalize ?? true,
-        rescale: false,
-        lambda: options.lambda ?? 1,
-        seed: 0,
-      },
+    const job = bf16Job(
+      { method, tensor: "model.layers.0.mlp.up_proj.weight", shape: [60, 100], models, ...options },
       { base: raw(data.base, "BF16"), models: data.fts.map((f) => raw(f, "BF16")) },
     );
     job.spec.fastPath = fastPath;
@@ -85,20 +71,8 @@ function bothBlock(
   selections: BlockSelection[],
 ): { fast: { out: Uint8Array; stats: BlockStats }; generic: { out: Uint8Array; stats: BlockStats } } {
   const n = base.length;
-  const job = gtaJob(
-    {
-      method: mergeMethod("ties")!,
-      semantics: SEMANTICS.mergekit,
-      working: "BF16",
-      outDtype: "BF16",
-      tensor: "t",
-      shape: [n],
-      models: weights.map((weight, index) => ({ index, weight, density: 1 })),
-      normalize: true,
-      rescale: false,
-      lambda: 1,
-      seed: 0,
-    },
+  const job = bf16Job(
+    { shape: [n], models: weights.map((weight) => ({ weight, density: 1 })) },
     { base: raw(base, "BF16"), models: fts.map((f) => raw(f, "BF16")) },
   );
   const run = (fastPath: boolean) => {

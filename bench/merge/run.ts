@@ -5,6 +5,8 @@
  *
  *   - the I/O floor: reading all three inputs and writing an output of the same size with plain streams
  *     (no parsing, no arithmetic); target: merge time ≤ 1.5 × the floor;
+ *   - the same bytes read and written a whole tensor at a time through one shared buffer of the merge's budget,
+ *     as a streaming exact-k merge must (no arithmetic): the part of the merge's cost that is I/O;
  *   - a sort-based selection (mergekit's argsort of |δ|, top k, then the mask) against Lethe's histogram
  *     selection (histogram, exact cut, mask), on the same MLP matrices, single-threaded, checking that both
  *     select exactly the same elements; target: ≥ 10× faster;
@@ -121,6 +123,53 @@ async function writeModel(dir: string, model: number): Promise<void> {
     await writer.writeTensor(name, tensorBytes(i, numel(all[i]!), model));
   }
   await writer.finish();
+}
+
+/**
+ * The same I/O the way a tensor-by-tensor merge must do it, with no arithmetic: each tensor of the three inputs
+ * read whole into one reused shared buffer of the merge's budget, then written whole. Exact-k trimming needs a
+ * tensor's every |δ| before any element is merged, so whole tensors are held; this is what that costs over the
+ * streaming floor, whose small buffers stay in cache.
+ */
+async function tensorIoFloor(inputs: string[], output: string, budgetBytes: number): Promise<Timed> {
+  const started = performance.now();
+  const cpu = process.cpuUsage();
+  const handles = await Promise.all(inputs.map((f) => fs.open(f, "r")));
+  const out = await fs.open(output, "w");
+  try {
+    const prefix = Buffer.alloc(8);
+    await handles[0]!.read(prefix, 0, 8, 0);
+    const headerBytes = Number(prefix.readBigUInt64LE(0));
+    const header = Buffer.alloc(headerBytes);
+    await handles[0]!.read(header, 0, headerBytes, 8);
+    const entries = Object.entries(JSON.parse(header.toString("utf8")) as Record<string, unknown>)
+      .filter(([name]) => name !== "__metadata__")
+      .map(([, e]) => (e as { data_offsets: [number, number] }).data_offsets)
+      .sort((a, b) => a[0] - b[0]);
+    const arena = new Uint8Array(new SharedArrayBuffer(budgetBytes));
+    let at = 0;
+    for (const [begin, end] of entries) {
+      const size = end - begin;
+      const views = [0, 1, 2, 3].map(() => {
+        if (at + size > arena.byteLength) at = 0;
+        const view = arena.subarray(at, at + size);
+        at += size;
+        return view;
+      });
+      await Promise.all(handles.map((h, i) => h.read(views[i]!, 0, size, 8 + headerBytes + begin)));
+      await out.write(views[0]!, 0, size);
+    }
+    await out.sync();
+  } finally {
+    await out.close();
+    for (const h of handles) await h.close();
+  }
+  const used = process.cpuUsage(cpu);
+  return {
+    seconds: (performance.now() - started) / 1000,
+    cpuSeconds: (used.user + used.system) / 1e6,
+    systemSeconds: used.system / 1e6,
+  };
 }
 
 /** The I/O floor: stream the three inputs in lockstep and write as many bytes as the output has. */
@@ -320,10 +369,13 @@ dtype: bfloat16
     );
 
     const floors: Timed[] = [];
+    const tensorFloors: Timed[] = [];
     const merges: MergeRun[] = [];
     for (let r = 0; r < RUNS; r++) {
       const floorOut = path.join(root, "floor.bin");
       floors.push(await ioFloor(files, floorOut, sizes[0]!));
+      await fs.rm(floorOut, { force: true });
+      tensorFloors.push(await tensorIoFloor(files, floorOut, 6 * largest));
       await fs.rm(floorOut, { force: true });
       const out = path.join(root, `merged-${r}`);
       merges.push(runMerge(config, out));
@@ -332,6 +384,8 @@ dtype: bfloat16
     }
     const floor = median(floors.map((f) => f.seconds));
     const floorCpu = median(floors.map((f) => f.cpuSeconds));
+    const tensorFloor = median(tensorFloors.map((f) => f.seconds));
+    const tensorFloorCpu = median(tensorFloors.map((f) => f.cpuSeconds));
     const mergeSeconds = median(merges.map((m) => m.seconds));
     const mergeCpu = median(merges.map((m) => m.cpuSeconds));
     const rss = Math.max(...merges.map((m) => m.maxRssBytes));
@@ -390,9 +444,13 @@ dtype: bfloat16
       `${pad("I/O floor (read 3 inputs, write 1 output)", 44)}${pad(floor.toFixed(2), 12)}${pad(floorCpu.toFixed(1), 10)}${(moved / 1e9 / floor).toFixed(2)}`,
     );
     console.log(
+      `${pad("whole-tensor I/O, no arithmetic", 44)}${pad(tensorFloor.toFixed(2), 12)}${pad(tensorFloorCpu.toFixed(1), 10)}${(moved / 1e9 / tensorFloor).toFixed(2)}`,
+    );
+    console.log(
       `${pad(`TIES merge (lethe-merge, ${args.threads ?? os.availableParallelism()} threads)`, 44)}${pad(mergeSeconds.toFixed(2), 12)}${pad(mergeCpu.toFixed(1), 10)}${(moved / 1e9 / mergeSeconds).toFixed(2)}`,
     );
     console.log(`${pad("merge / I/O floor", 44)}${(mergeSeconds / floor).toFixed(2)}×   (target ≤ 1.5×)`);
+    console.log(`${pad("whole-tensor I/O / I/O floor", 44)}${(tensorFloor / floor).toFixed(2)}×`);
     console.log(
       `${pad(`merge CPU / ${os.availableParallelism()} cores (bounds its time)`, 44)}${(mergeCpu / os.availableParallelism()).toFixed(2)} s`,
     );

@@ -48,7 +48,8 @@ function validLanes(j: i32, count: i32): v128 {
 
 /**
  * Adds the |δ| bits (bf16 magnitude) of `count` elements to two interleaved histograms at hist and
- * hist + 2^17 (u32[2^15] each; the caller adds them up). Returns NON_FINITE | NAN over the f32 differences.
+ * hist + 2^17 (u32[2^15] each; foldHistograms adds them up). Returns NON_FINITE | NAN over the f32
+ * differences.
  * Reads whole groups of four, but counts and flags only the first `count` elements.
  */
 export function scan(x: usize, base: usize, count: i32, hist: usize): i32 {

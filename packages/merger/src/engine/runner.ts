@@ -40,10 +40,9 @@ export class BufferScope {
     return buffer;
   }
 
-  /** Give every buffer back, or only those `keep` says will be reused (the others are left to the GC). */
-  releaseAll(keep: (buffer: Uint8Array) => boolean = () => true): void {
-    for (const buffer of this.reserved) this.runner.release(buffer);
-    for (const buffer of this.held) if (keep(buffer)) this.runner.release(buffer);
+  /** Give every buffer back, used or only reserved. */
+  releaseAll(): void {
+    for (const buffer of [...this.reserved, ...this.held]) this.runner.release(buffer);
     this.held.length = 0;
     this.reserved.length = 0;
   }

@@ -238,6 +238,9 @@ describe("the fused bf16 kernel", () => {
     expect(mergeBlockBf16(spec, ins, 0, N, selections, new Uint8Array(N * 2))).not.toBeNull();
     expect(fastPathApplies(spec, ins, [{ kind: "random", p: 0.5 }, { kind: "all" }], [1, 1])).toBe(false);
     expect(fastPathApplies({ ...spec, working: "F32" }, ins)).toBe(false);
+    // Agreement patterns of more than 16 models do not index a divisor table: not even the scan is fused.
+    const seventeen = Array.from({ length: 17 }, (_, index) => ({ index, weight: 0.5 }));
+    expect(fastPathApplies({ ...spec, models: seventeen }, ins)).toBe(false);
     expect(fastPathApplies(spec, { base: ins.base, models: [raw([1], "F32")] })).toBe(false);
   });
 });

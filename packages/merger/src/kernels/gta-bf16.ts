@@ -13,7 +13,7 @@
 import { roundToBf16InPlace } from "@lethe/core";
 import type { BlockSelection, BlockStats, GtaInputs, GtaSpec } from "./gta.js";
 import { emptyStats } from "./gta.js";
-import { HIST_BYTES, HIST_PAIR_BYTES, KernelCall, SIMD_CHUNK } from "./simd.js";
+import { HIST_BYTES, HIST_PAIR_BYTES, KernelCall, SIMD_CHUNK, SIMD_MAX_MODELS } from "./simd.js";
 
 const NAN = 2;
 
@@ -31,12 +31,12 @@ export function fastPathApplies(
     spec.addBase &&
     inputs.base?.dtype === "BF16" &&
     inputs.models.every((m) => m.dtype === "BF16") &&
+    spec.models.length <= SIMD_MAX_MODELS &&
     (selections === undefined ||
       (spec.outDtype === "BF16" &&
         spec.vote === "weighted" &&
         spec.zeroVote === "positive" &&
         spec.divisor === "weights" &&
-        spec.models.length <= 16 &&
         selections.every((s) => s.kind === "top" || s.kind === "all" || s.kind === "none") &&
         (scales ?? []).every((s) => s === 1)))
   );

@@ -78,7 +78,12 @@ export interface Layout {
   end: number;
 }
 
+/** The fused path's model limit: agreement patterns index a table of 2^models divisors. */
+export const SIMD_MAX_MODELS = 16;
+
 export function layoutAt(start: number, models: number): Layout {
+  if (!Number.isInteger(models) || models < 1 || models > SIMD_MAX_MODELS)
+    throw new Error(`internal: the SIMD kernels take 1 to ${SIMD_MAX_MODELS} models, got ${models}`);
   const bf16Chunk = SIMD_CHUNK * 2;
   const f32Chunk = SIMD_CHUNK * 4;
   let at = start;
@@ -143,7 +148,12 @@ function instantiate(memory: WebAssembly.Memory): SimdKernels {
 export function createArenaMemory(bytes: number): WebAssembly.Memory | null {
   const pages = Math.ceil(bytes / PAGE);
   if (pages > MAX_PAGES) return null;
-  const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+  let memory: WebAssembly.Memory;
+  try {
+    memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+  } catch {
+    return null; // no address space for it (a ulimit, say): the arena becomes a plain shared buffer
+  }
   randomFillSync(new Uint8Array(memory.buffer, TOKEN_OFFSET, 16));
   return memory;
 }
@@ -156,12 +166,26 @@ interface Instance {
   limit: number;
 }
 
-let own: Instance | null = null;
-let arena: (Instance & { bytes: number; token: Uint32Array }) | null = null;
-const arenaBuffers = new WeakMap<ArrayBufferLike, boolean>();
+interface ArenaInstance extends Instance {
+  bytes: number;
+  token: Uint32Array;
+  /** Which buffer wrappers this thread has seen are views of this arena (answers for this binding only). */
+  seen: WeakMap<ArrayBufferLike, boolean>;
+}
 
-/** Run in-place kernels on arena memory from this thread, with scratch at [offset, offset + ARENA_SLOT_BYTES). */
-export function bindArenaMemory(memory: WebAssembly.Memory, scratchOffset: number): void {
+let own: Instance | null = null;
+/** This thread's arena binding: one at a time (a second pool's binding replaces the first's). */
+let arena: ArenaInstance | null = null;
+
+/**
+ * Run in-place kernels on arena memory from this thread, with scratch at [offset, offset + ARENA_SLOT_BYTES);
+ * null drops the binding (so that a closed pool's memory can be freed).
+ */
+export function bindArenaMemory(memory: WebAssembly.Memory | null, scratchOffset = 0): void {
+  if (!memory) {
+    arena = null;
+    return;
+  }
   const k = instantiate(memory);
   const token = new Uint32Array(memory.buffer.slice(TOKEN_OFFSET, TOKEN_OFFSET + 16));
   arena = {
@@ -171,16 +195,22 @@ export function bindArenaMemory(memory: WebAssembly.Memory, scratchOffset: numbe
     limit: scratchOffset + ARENA_SLOT_BYTES,
     bytes: memory.buffer.byteLength,
     token,
+    seen: new WeakMap(),
   };
+}
+
+/** Whether this thread's arena binding is to `memory`. */
+export function boundTo(memory: WebAssembly.Memory): boolean {
+  return arena?.memory === memory;
 }
 
 function inArena(buffer: ArrayBufferLike): boolean {
   if (!arena || buffer.byteLength !== arena.bytes || !(buffer instanceof SharedArrayBuffer)) return false;
-  let known = arenaBuffers.get(buffer);
+  let known = arena.seen.get(buffer);
   if (known === undefined) {
     const token = new Uint32Array(buffer, TOKEN_OFFSET, 4);
     known = token.every((word, i) => word === arena!.token[i]);
-    arenaBuffers.set(buffer, known);
+    arena.seen.set(buffer, known);
   }
   return known;
 }

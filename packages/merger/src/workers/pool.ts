@@ -14,6 +14,7 @@ import {
   ARENA_SLOT_BYTES,
   ARENA_TAIL_BYTES,
   bindArenaMemory,
+  boundTo,
   createArenaMemory,
 } from "../kernels/simd.js";
 import { Arena } from "./arena.js";
@@ -88,12 +89,12 @@ export class WorkerPool implements BlockRunner {
     if (this.arena && (this.arena.capacity >= bytes || this.arena.used > 0)) return;
     const slots = ARENA_HEADER_BYTES + (this.threads + 1) * ARENA_SLOT_BYTES;
     const memory = createArenaMemory(slots + bytes + ARENA_TAIL_BYTES);
+    this.unbind();
     this.arenaMemory = memory;
-    if (!memory) {
-      this.arena = new Arena(bytes);
-      return;
-    }
-    this.arena = new Arena(bytes, { buffer: memory.buffer as SharedArrayBuffer, offset: slots });
+    this.arena = memory
+      ? new Arena(bytes, { buffer: memory.buffer as SharedArrayBuffer, offset: slots })
+      : new Arena(bytes);
+    if (!memory) return;
     bindArenaMemory(memory, ARENA_HEADER_BYTES); // this thread: slot 0
     this.slots.forEach((slot, i) => {
       this.bind(slot.worker, i);
@@ -105,6 +106,14 @@ export class WorkerPool implements BlockRunner {
     worker.postMessage({
       bind: { memory: this.arenaMemory, scratch: ARENA_HEADER_BYTES + (index + 1) * ARENA_SLOT_BYTES },
     });
+  }
+
+  /** Drop every thread's binding to this pool's arena memory, so that nothing keeps it alive. */
+  private unbind(): void {
+    if (!this.arenaMemory) return;
+    if (boundTo(this.arenaMemory)) bindArenaMemory(null);
+    for (const slot of this.slots) slot.worker.postMessage({ bind: null });
+    this.arenaMemory = null;
   }
 
   /** Bytes of the arena handed out now (0 without an arena). */
@@ -149,7 +158,8 @@ export class WorkerPool implements BlockRunner {
     if (calls.length <= 1 || this.threads === 1) return calls.map((args) => runKernel(kernel, args));
     for (const args of calls) checkShared(args);
     this.ensureWorkers();
-    return Promise.all(
+    // Every job settles before this returns, even when one fails: the caller may then reuse the buffers.
+    const settled = await Promise.allSettled(
       calls.map(
         (args) =>
           new Promise<KernelResult<K>>((resolve, reject) => {
@@ -160,6 +170,9 @@ export class WorkerPool implements BlockRunner {
           }),
       ),
     );
+    const failed = settled.find((r) => r.status === "rejected");
+    if (failed) throw failed.reason;
+    return settled.map((r) => (r as PromiseFulfilledResult<KernelResult<K>>).value);
   }
 
   private ensureWorkers(): void {
@@ -203,8 +216,8 @@ export class WorkerPool implements BlockRunner {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.unbind();
     this.arena = null;
-    this.arenaMemory = null;
     this.idle.clear();
     this.idleBytes = 0;
     await Promise.all(this.slots.map((s) => s.worker.terminate()));

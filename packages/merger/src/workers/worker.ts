@@ -22,13 +22,14 @@ function movable(value: unknown, into: ArrayBuffer[] = [], depth = 0): ArrayBuff
   return into;
 }
 
+/** Bind this thread's in-place kernels to a pool's arena memory (null: drop the binding). */
 interface Bind {
-  bind: { memory: WebAssembly.Memory; scratch: number };
+  bind: { memory: WebAssembly.Memory; scratch: number } | null;
 }
 
 parentPort!.on("message", (request: Request | Bind) => {
   if ("bind" in request) {
-    bindArenaMemory(request.bind.memory, request.bind.scratch);
+    bindArenaMemory(request.bind?.memory ?? null, request.bind?.scratch);
     return;
   }
   try {

@@ -143,6 +143,7 @@ export function planFor(config: MergeConfig, inputs: OpenedInputs, options: Merg
 class Prefetcher<T, L> {
   private started = 0;
   private inFlight = 0;
+  private stopped = false;
   private readonly loads = new Map<number, Promise<L>>();
   private readonly waiting = new Map<number, (load: Promise<L>) => void>();
 
@@ -153,10 +154,12 @@ class Prefetcher<T, L> {
     private readonly budget: number,
     /** Buffers for the item taken now, [] when there is nothing to reserve, null when they do not fit yet. */
     private readonly reserve: (item: T) => Uint8Array[] | null,
+    /** Gives back what a load holds, for loads nobody will take. */
+    private readonly dispose: (loaded: L) => void,
   ) {}
 
   private pump(): void {
-    while (this.started < this.items.length) {
+    while (!this.stopped && this.started < this.items.length) {
       const item = this.items[this.started]!;
       const c = this.cost(item);
       const alone = this.inFlight === 0;
@@ -187,6 +190,16 @@ class Prefetcher<T, L> {
     this.inFlight -= this.cost(item);
     this.pump();
   }
+
+  /** After a failure: start nothing more, and give back what the loads started but not taken hold. */
+  async abandon(): Promise<void> {
+    this.stopped = true;
+    const untaken = [...this.loads.values()];
+    this.loads.clear();
+    for (const result of await Promise.allSettled(untaken)) {
+      if (result.status === "fulfilled") this.dispose(result.value);
+    }
+  }
 }
 
 /** Merge every tensor of the plan in `order`, handing each result to `write`. */
@@ -204,7 +217,12 @@ export async function runPlan(
   const tensors = order.map((name) => byName.get(name)!);
   const load = async (t: PlannedTensor, reserved: Uint8Array[]) => {
     const scope = new BufferScope(runner, reserved);
-    return { scope, tensor: await loadTensor(t, sources, (n) => scope.allocate(n)) };
+    try {
+      return { scope, tensor: await loadTensor(t, sources, (n) => scope.allocate(n)) };
+    } catch (err) {
+      scope.releaseAll();
+      throw err;
+    }
   };
   // The inputs as stored and the output: what a tensor holds while in flight.
   const sizes = (t: PlannedTensor) => [
@@ -213,85 +231,104 @@ export async function runPlan(
   ];
   const cost = (t: PlannedTensor) => sizes(t).reduce((a, b) => a + b, 0);
   const reserve = (t: PlannedTensor) => (runner.tryAllocateAll ? runner.tryAllocateAll(sizes(t)) : []);
-  const prefetch = new Prefetcher(tensors, load, cost, plan.memory.budgetBytes, reserve);
+  const prefetch = new Prefetcher(tensors, load, cost, plan.memory.budgetBytes, reserve, (loaded) =>
+    loaded.scope.releaseAll(),
+  );
 
   let pendingWrite: Promise<void> = Promise.resolve();
-  for (let k = 0; k < tensors.length; k++) {
-    const t = tensors[k]!;
-    const { scope, tensor: loaded } = await prefetch.take(k);
-    let out: Uint8Array;
-    if (t.action === "copy") {
-      const base = loaded.base!;
-      if (!isFloatDType(t.base!.dtype) || (t.base!.dtype === t.dtype && t.working === t.dtype))
-        out = base.bytes;
-      else {
-        out = scope.allocate(bytesOf(t.dtype, t.shape));
-        const spec = linearSpec({
-          method: linearMethod,
-          semantics: plan.semantics,
-          working: t.working!,
-          outDtype: t.dtype as FloatDType,
-          tensor: t.name,
-          shape: t.shape,
-          models: [{ index: 0, weight: 1, density: 1 }],
-          normalize: false,
+  try {
+    for (let k = 0; k < tensors.length; k++) {
+      const t = tensors[k]!;
+      const { scope, tensor: loaded } = await prefetch.take(k);
+      let writing = false;
+      try {
+        let out: Uint8Array;
+        if (t.action === "copy") {
+          const base = loaded.base!;
+          if (!isFloatDType(t.base!.dtype) || (t.base!.dtype === t.dtype && t.working === t.dtype))
+            out = base.bytes;
+          else {
+            out = scope.allocate(bytesOf(t.dtype, t.shape));
+            const spec = linearSpec({
+              method: linearMethod,
+              semantics: plan.semantics,
+              working: t.working!,
+              outDtype: t.dtype as FloatDType,
+              tensor: t.name,
+              shape: t.shape,
+              models: [{ index: 0, weight: 1, density: 1 }],
+              normalize: false,
+            });
+            await mergeLinearTensor(spec, [base], runner, out, blockElements);
+          }
+          collector.addCopied();
+        } else {
+          out = scope.allocate(bytesOf(t.dtype, t.shape));
+          const models = t.inputs.map((i) => ({
+            index: i.parameters!.index,
+            weight: i.parameters!.weight,
+            density: i.parameters!.density,
+            ...(i.parameters!.gamma !== undefined ? { gamma: i.parameters!.gamma } : {}),
+            ...(i.parameters!.epsilon !== undefined ? { epsilon: i.parameters!.epsilon } : {}),
+          }));
+          const common = {
+            method: plan.method,
+            semantics: plan.semantics,
+            working: t.working!,
+            outDtype: t.dtype as FloatDType,
+            tensor: t.name,
+            shape: t.shape,
+            models,
+            normalize: t.global.normalize,
+          };
+          const labels = t.inputs.map((i) => plan.sources[i.source]!.label);
+          if (plan.method.family === "gta") {
+            const job = gtaJob(
+              { ...common, rescale: t.global.rescale, lambda: t.global.lambda, seed: plan.seed },
+              loaded,
+            );
+            const cuts = fixedCuts?.get(t.name);
+            if (cuts) job.fixedCuts = cuts;
+            if (blockElements !== undefined) job.blockElements = blockElements;
+            const stats: TensorStats = await mergeGtaTensor(job, runner, out);
+            collector.add(t.layer, labels, stats);
+          } else {
+            await mergeLinearTensor(linearSpec(common), loaded.models, runner, out, blockElements);
+            collector.add(t.layer, labels, {
+              numel: shapeNumel(t.shape),
+              conflicts: 0,
+              models: t.inputs.map(() => ({
+                kept: shapeNumel(t.shape),
+                keptNonzero: 0,
+                agreed: 0,
+                l2Before: 0,
+                l2After: 0,
+                scale: 1,
+              })),
+            });
+          }
+        }
+        await pendingWrite;
+        // The tensor's buffers go back once it is written, or once writing it failed.
+        pendingWrite = write(t.name, out).finally(() => {
+          scope.releaseAll();
+          prefetch.release(t);
         });
-        await mergeLinearTensor(spec, [base], runner, out, blockElements);
-      }
-      collector.addCopied();
-    } else {
-      out = scope.allocate(bytesOf(t.dtype, t.shape));
-      const models = t.inputs.map((i) => ({
-        index: i.parameters!.index,
-        weight: i.parameters!.weight,
-        density: i.parameters!.density,
-        ...(i.parameters!.gamma !== undefined ? { gamma: i.parameters!.gamma } : {}),
-        ...(i.parameters!.epsilon !== undefined ? { epsilon: i.parameters!.epsilon } : {}),
-      }));
-      const common = {
-        method: plan.method,
-        semantics: plan.semantics,
-        working: t.working!,
-        outDtype: t.dtype as FloatDType,
-        tensor: t.name,
-        shape: t.shape,
-        models,
-        normalize: t.global.normalize,
-      };
-      const labels = t.inputs.map((i) => plan.sources[i.source]!.label);
-      if (plan.method.family === "gta") {
-        const job = gtaJob(
-          { ...common, rescale: t.global.rescale, lambda: t.global.lambda, seed: plan.seed },
-          loaded,
-        );
-        const cuts = fixedCuts?.get(t.name);
-        if (cuts) job.fixedCuts = cuts;
-        if (blockElements !== undefined) job.blockElements = blockElements;
-        const stats: TensorStats = await mergeGtaTensor(job, runner, out);
-        collector.add(t.layer, labels, stats);
-      } else {
-        await mergeLinearTensor(linearSpec(common), loaded.models, runner, out, blockElements);
-        collector.add(t.layer, labels, {
-          numel: shapeNumel(t.shape),
-          conflicts: 0,
-          models: t.inputs.map(() => ({
-            kept: shapeNumel(t.shape),
-            keptNonzero: 0,
-            agreed: 0,
-            l2Before: 0,
-            l2After: 0,
-            scale: 1,
-          })),
-        });
+        pendingWrite.catch(() => undefined); // seen by the next await
+        writing = true;
+      } finally {
+        if (!writing) {
+          scope.releaseAll();
+          prefetch.release(t);
+        }
       }
     }
     await pendingWrite;
-    pendingWrite = write(t.name, out).then(() => {
-      scope.releaseAll();
-      prefetch.release(t);
-    });
+  } catch (err) {
+    await prefetch.abandon();
+    await pendingWrite.catch(() => undefined);
+    throw err;
   }
-  await pendingWrite;
 }
 
 /** Plan a merge without running it: what `--dry-run` prints. */

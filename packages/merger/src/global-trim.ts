@@ -54,25 +54,28 @@ export async function globalPaperCuts(
     for (const t of merged) {
       const models = t.inputs.map((i) => i.parameters!.index);
       const scope = new BufferScope(runner);
-      const loaded = await loadTensor(t, sources, (n) => scope.allocate(n));
-      const job = gtaJob(
-        {
-          method: plan.method,
-          semantics: plan.semantics,
-          working: t.working!,
-          outDtype: t.dtype as "F32",
-          tensor: t.name,
-          shape: t.shape,
-          models: t.inputs.map((i) => ({ ...i.parameters!, density: 1 })),
-          normalize: t.global.normalize,
-          rescale: false,
-          lambda: t.global.lambda,
-          seed: plan.seed,
-        },
-        loaded,
-      );
-      await visit(t, models, job);
-      scope.releaseAll();
+      try {
+        const loaded = await loadTensor(t, sources, (n) => scope.allocate(n));
+        const job = gtaJob(
+          {
+            method: plan.method,
+            semantics: plan.semantics,
+            working: t.working!,
+            outDtype: t.dtype as "F32",
+            tensor: t.name,
+            shape: t.shape,
+            models: t.inputs.map((i) => ({ ...i.parameters!, density: 1 })),
+            normalize: t.global.normalize,
+            rescale: false,
+            lambda: t.global.lambda,
+            seed: plan.seed,
+          },
+          loaded,
+        );
+        await visit(t, models, job);
+      } finally {
+        scope.releaseAll();
+      }
     }
   };
 

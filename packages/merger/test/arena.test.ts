@@ -5,9 +5,10 @@
 import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { configFromText } from "../src/config/load.js";
-import { merge } from "../src/execute.js";
+import { merge, openInputs, planFor, runPlan } from "../src/execute.js";
 import { mergeBlock } from "../src/kernels/gta.js";
 import { KernelCall } from "../src/kernels/simd.js";
+import { StatsCollector } from "../src/stats.js";
 import { Arena } from "../src/workers/arena.js";
 import { WorkerPool } from "../src/workers/pool.js";
 import { tempDir, writeModel } from "./helpers/checkpoints.js";
@@ -160,5 +161,108 @@ models:
     // A second merge reuses the same arena.
     await merge(config, path.join(dir, "out2"), { runner: pool, blockElements: 4096 });
     expect(pool.arenaUsed).toBe(0);
+  });
+});
+
+describe("arena bindings and failures", () => {
+  const n = 10_001;
+  const r = rng(9);
+  const base = Array.from({ length: n }, () => refRound((r() - 0.5) * 0.1, "BF16"));
+  const fts = [1, 2].map(() => base.map((b) => refRound(b + (Math.floor(r() * 9) - 4) * 2 ** -10, "BF16")));
+  const plain = [raw(base, "BF16"), ...fts.map((f) => raw(f, "BF16"))];
+  const all = [{ kind: "all" as const }, { kind: "all" as const }];
+
+  it("keeps two pools of the same size apart, and drops a closed pool's binding", async () => {
+    const a = new WorkerPool(1);
+    const b = new WorkerPool(1);
+    try {
+      a.useArena(1 << 20);
+      const inA = a.tryAllocateAll([...plain.map((t) => t.bytes.byteLength), n * 2])!;
+      plain.forEach((t, i) => {
+        inA[i]!.set(t.bytes);
+      });
+      const out = inA[3]!;
+      const job = bf16Job(
+        { shape: [n], models: [0.5, 0.5].map((weight) => ({ weight, density: 1 })) },
+        {
+          base: { ...plain[0]!, bytes: inA[0]! },
+          models: [1, 2].map((i) => ({ ...plain[i]!, bytes: inA[i]! })),
+        },
+      );
+      const expected = new Uint8Array(n * 2);
+      mergeBlock({ ...job.spec, fastPath: false }, job.inputs, 0, n, all, [1, 1], 1, expected);
+      await a.map("mergeBlock", [[job.spec, job.inputs, 0, n, all, [1, 1], 1, out]]);
+      expect(KernelCall.for(inA, 2).inPlace).toBe(true);
+
+      // A second pool with an arena of the same size takes this thread's binding: A's views are no longer
+      // taken for arena memory (they would be read and written at B's addresses), and A still merges right.
+      b.useArena(1 << 20);
+      const [inB] = b.tryAllocateAll([n * 8])!;
+      inB!.fill(0x3c);
+      expect(KernelCall.for(inA, 2).inPlace).toBe(false);
+      out.fill(0);
+      await a.map("mergeBlock", [[job.spec, job.inputs, 0, n, all, [1, 1], 1, out]]);
+      expect(Buffer.from(out).equals(Buffer.from(expected))).toBe(true);
+      expect(inB!.every((x) => x === 0x3c)).toBe(true);
+
+      const inB2 = b.tryAllocateAll([...plain.map((t) => t.bytes.byteLength), n * 2])!;
+      expect(KernelCall.for(inB2, 2).inPlace).toBe(true);
+      await b.close();
+      expect(KernelCall.for(inB2, 2).inPlace).toBe(false);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it("fails a merge whose write fails, or whose read fails, and gives the arena back", async () => {
+    const dir = tempDir("arena-failures");
+    const layers = (shift: number) =>
+      [0, 1, 2].map((k) => ({
+        name: `model.layers.${k}.mlp.up_proj.weight`,
+        dtype: "BF16" as const,
+        shape: [64, 64],
+        values: Array.from({ length: 4096 }, (_, j) => refRound(Math.sin(j + shift + k) * 0.1, "BF16")),
+      }));
+    const paths = await Promise.all([0, 1, 2].map((s) => writeModel(path.join(dir, `m${s}`), layers(s))));
+    const { config } = configFromText(
+      `merge_method: ties
+base_model: ${paths[0]}
+models:
+  - {model: ${paths[1]}, parameters: {weight: 0.5, density: 0.5}}
+  - {model: ${paths[2]}, parameters: {weight: 0.5, density: 0.5}}
+`,
+      "ties.yml",
+    );
+    const inputs = await openInputs(config);
+    const pool = new WorkerPool(1);
+    try {
+      const plan = planFor(config, inputs, {});
+      pool.useArena(plan.memory.budgetBytes);
+      const order = plan.tensors.map((t) => t.name);
+      const failingWrite = async (name: string) => {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        if (name === order[0]) throw new Error("disk full");
+      };
+      await expect(
+        runPlan(plan, inputs.sources, pool, order, failingWrite, new StatsCollector(), null),
+      ).rejects.toThrow("disk full");
+      expect(pool.arenaUsed).toBe(0);
+
+      // A read of the second tensor fails, while others are in flight.
+      const source = inputs.sources[2]!;
+      const broken: typeof source = Object.assign(Object.create(source), {
+        readInto: (name: string, target: Uint8Array) =>
+          name === order[1] ? Promise.reject(new Error("read failed")) : source.readInto(name, target),
+      });
+      const sources = inputs.sources.map((s) => (s === source ? broken : s));
+      await expect(
+        runPlan(plan, sources, pool, order, async () => {}, new StatsCollector(), null),
+      ).rejects.toThrow("read failed");
+      expect(pool.arenaUsed).toBe(0);
+    } finally {
+      await pool.close();
+      await inputs.close();
+    }
   });
 });

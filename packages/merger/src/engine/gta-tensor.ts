@@ -77,90 +77,93 @@ export async function mergeGtaTensor(
   const cuts = await selectCuts(job, blocks, runner);
 
   const dellaMasks = new Map<number, Uint8Array>();
-  if (usesDella) {
-    const models: DellaModel[] = [];
-    trims.forEach((t, model) => {
-      if (t.kind === "della") {
-        models.push({ model, density: t.density, epsilon: t.epsilon });
-        dellaMasks.set(model, runner.allocate(spec.numel));
-      }
-    });
-    const masks = models.map((m) => dellaMasks.get(m.model)!);
-    await runner.map(
-      "dellaMasks",
-      blocks.map((b) => [spec, inputs, b.start / spec.cols, b.end / spec.cols, models, masks] as const),
-    );
-  }
-
-  const selectionsFor = (b: number): BlockSelection[] =>
-    trims.map((trim, model): BlockSelection => {
-      const fixed = job.fixedCuts?.[model];
-      if (fixed) return { kind: "top", key: fixed.key, quota: Number.MAX_SAFE_INTEGER };
-      switch (trim.kind) {
-        case "all":
-        case "none":
-          return { kind: trim.kind };
-        case "random":
-          return { kind: "random", p: trim.p };
-        case "della":
-          return { kind: "mask", mask: dellaMasks.get(model)! };
-        case "top": {
-          const c = cuts[model]![0]!;
-          return { kind: "top", key: c.cut.key, quota: quotaOf(c, b) };
+  try {
+    if (usesDella) {
+      const models: DellaModel[] = [];
+      trims.forEach((t, model) => {
+        if (t.kind === "della") {
+          models.push({ model, density: t.density, epsilon: t.epsilon });
+          dellaMasks.set(model, runner.allocate(spec.numel));
         }
-        case "band": {
-          const [keep, drop] = cuts[model]!;
-          return {
-            kind: "band",
-            keepKey: keep!.cut.key,
-            keepQuota: quotaOf(keep!, b),
-            dropKey: drop!.cut.key,
-            dropQuota: quotaOf(drop!, b),
-          };
-        }
-        default:
-          throw new Error(`internal: trim ${(trim as { kind: string }).kind}`);
-      }
-    });
-  const selections = blocks.map((_, b) => selectionsFor(b));
-
-  const scales = new Array<number>(n).fill(1);
-  const l1Models = job.rescales.flatMap((r, i) => (r.kind === "l1" ? [i] : []));
-  if (l1Models.length > 0) {
-    const norms = await runner.map(
-      "scanNorms",
-      blocks.map((b, k) => [spec, inputs, b.start, b.end, selections[k]!] as const),
-    );
-    for (const i of l1Models) {
-      let before = 0;
-      let after = 0;
-      for (const block of norms) {
-        before += block.l1Before[i]!;
-        after += block.l1After[i]!;
-      }
-      const plan = job.rescales[i] as Extract<RescalePlan, { kind: "l1" }>;
-      scales[i] = l1Scale(before, after, rounderFor(plan.work));
+      });
+      const masks = models.map((m) => dellaMasks.get(m.model)!);
+      await runner.map(
+        "dellaMasks",
+        blocks.map((b) => [spec, inputs, b.start / spec.cols, b.end / spec.cols, models, masks] as const),
+      );
     }
-  }
-  job.rescales.forEach((r, i) => {
-    if (r.kind === "inverse-density") scales[i] = inverseDensityScale(r.density);
-  });
 
-  let majority = 0;
-  if (spec.consensus === "sum" && spec.zeroVote === "majority") {
-    const votes = await runner.map(
-      "scanVotes",
-      blocks.map((b, k) => [spec, inputs, b.start, b.end, selections[k]!, scales] as const),
+    const selectionsFor = (b: number): BlockSelection[] =>
+      trims.map((trim, model): BlockSelection => {
+        const fixed = job.fixedCuts?.[model];
+        if (fixed) return { kind: "top", key: fixed.key, quota: Number.MAX_SAFE_INTEGER };
+        switch (trim.kind) {
+          case "all":
+          case "none":
+            return { kind: trim.kind };
+          case "random":
+            return { kind: "random", p: trim.p };
+          case "della":
+            return { kind: "mask", mask: dellaMasks.get(model)! };
+          case "top": {
+            const c = cuts[model]![0]!;
+            return { kind: "top", key: c.cut.key, quota: quotaOf(c, b) };
+          }
+          case "band": {
+            const [keep, drop] = cuts[model]!;
+            return {
+              kind: "band",
+              keepKey: keep!.cut.key,
+              keepQuota: quotaOf(keep!, b),
+              dropKey: drop!.cut.key,
+              dropQuota: quotaOf(drop!, b),
+            };
+          }
+          default:
+            throw new Error(`internal: trim ${(trim as { kind: string }).kind}`);
+        }
+      });
+    const selections = blocks.map((_, b) => selectionsFor(b));
+
+    const scales = new Array<number>(n).fill(1);
+    const l1Models = job.rescales.flatMap((r, i) => (r.kind === "l1" ? [i] : []));
+    if (l1Models.length > 0) {
+      const norms = await runner.map(
+        "scanNorms",
+        blocks.map((b, k) => [spec, inputs, b.start, b.end, selections[k]!] as const),
+      );
+      for (const i of l1Models) {
+        let before = 0;
+        let after = 0;
+        for (const block of norms) {
+          before += block.l1Before[i]!;
+          after += block.l1After[i]!;
+        }
+        const plan = job.rescales[i] as Extract<RescalePlan, { kind: "l1" }>;
+        scales[i] = l1Scale(before, after, rounderFor(plan.work));
+      }
+    }
+    job.rescales.forEach((r, i) => {
+      if (r.kind === "inverse-density") scales[i] = inverseDensityScale(r.density);
+    });
+
+    let majority = 0;
+    if (spec.consensus === "sum" && spec.zeroVote === "majority") {
+      const votes = await runner.map(
+        "scanVotes",
+        blocks.map((b, k) => [spec, inputs, b.start, b.end, selections[k]!, scales] as const),
+      );
+      majority = Math.sign(votes.reduce((a, v) => a + v, 0));
+    }
+
+    const results = await runner.map(
+      "mergeBlock",
+      blocks.map((b, k) => [spec, inputs, b.start, b.end, selections[k]!, scales, majority, out] as const),
     );
-    majority = Math.sign(votes.reduce((a, v) => a + v, 0));
+    return combineStats(spec.numel, results, scales);
+  } finally {
+    for (const mask of dellaMasks.values()) runner.release(mask);
   }
-
-  const results = await runner.map(
-    "mergeBlock",
-    blocks.map((b, k) => [spec, inputs, b.start, b.end, selections[k]!, scales, majority, out] as const),
-  );
-  for (const mask of dellaMasks.values()) runner.release(mask);
-  return combineStats(spec.numel, results, scales);
 }
 
 function quotaOf(source: CutSource, block: number): number {

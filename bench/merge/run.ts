@@ -26,6 +26,7 @@ import * as fs from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
+import { SafetensorsFile } from "../../packages/core/src/safetensors/reader.js";
 import { SafetensorsWriter, type TensorSpec } from "../../packages/core/src/safetensors/writer.js";
 import { FileStore } from "../../packages/core/src/store/file.js";
 import { gtaJob } from "../../packages/merger/src/engine/tensor-job.js";
@@ -134,21 +135,13 @@ async function writeModel(dir: string, model: number): Promise<void> {
 async function tensorIoFloor(inputs: string[], output: string, budgetBytes: number): Promise<Timed> {
   const started = performance.now();
   const cpu = process.cpuUsage();
+  const ranges = [...(await tensorRanges(inputs[0]!)).values()].sort((a, b) => a[0] - b[0]);
   const handles = await Promise.all(inputs.map((f) => fs.open(f, "r")));
   const out = await fs.open(output, "w");
   try {
-    const prefix = Buffer.alloc(8);
-    await handles[0]!.read(prefix, 0, 8, 0);
-    const headerBytes = Number(prefix.readBigUInt64LE(0));
-    const header = Buffer.alloc(headerBytes);
-    await handles[0]!.read(header, 0, headerBytes, 8);
-    const entries = Object.entries(JSON.parse(header.toString("utf8")) as Record<string, unknown>)
-      .filter(([name]) => name !== "__metadata__")
-      .map(([, e]) => (e as { data_offsets: [number, number] }).data_offsets)
-      .sort((a, b) => a[0] - b[0]);
     const arena = new Uint8Array(new SharedArrayBuffer(budgetBytes));
     let at = 0;
-    for (const [begin, end] of entries) {
+    for (const [begin, end] of ranges) {
       const size = end - begin;
       const views = [0, 1, 2, 3].map(() => {
         if (at + size > arena.byteLength) at = 0;
@@ -156,7 +149,7 @@ async function tensorIoFloor(inputs: string[], output: string, budgetBytes: numb
         at += size;
         return view;
       });
-      await Promise.all(handles.map((h, i) => h.read(views[i]!, 0, size, 8 + headerBytes + begin)));
+      await Promise.all(handles.map((h, i) => h.read(views[i]!, 0, size, begin)));
       await out.write(views[0]!, 0, size);
     }
     await out.sync();
@@ -241,18 +234,20 @@ function runMerge(config: string, out: string): MergeRun {
   };
 }
 
+/** Where each tensor's bytes lie in a safetensors file (core's header parser), as absolute [start, end). */
+async function tensorRanges(file: string): Promise<Map<string, [number, number]>> {
+  const header = (await SafetensorsFile.open(new FileStore(path.dirname(file)), path.basename(file))).header;
+  return new Map(
+    header.tensors.map((t) => [t.name, [header.dataStart + t.begin, header.dataStart + t.end]] as const),
+  );
+}
+
 async function readTensor(file: string, name: string): Promise<Uint8Array> {
+  const [start, end] = (await tensorRanges(file)).get(name)!;
   const fh = await fs.open(file, "r");
   try {
-    const prefix = Buffer.alloc(8);
-    await fh.read(prefix, 0, 8, 0);
-    const n = Number(prefix.readBigUInt64LE(0));
-    const header = Buffer.alloc(n);
-    await fh.read(header, 0, n, 8);
-    const entry = JSON.parse(header.toString("utf8"))[name] as { data_offsets: [number, number] };
-    const [begin, end] = entry.data_offsets;
-    const out = new Uint8Array(new SharedArrayBuffer(end - begin));
-    await fh.read(out, 0, end - begin, 8 + n + begin);
+    const out = new Uint8Array(new SharedArrayBuffer(end - start));
+    await fh.read(out, 0, end - start, start);
     return out;
   } finally {
     await fh.close();

@@ -97,8 +97,12 @@ models:
   it("--tensor-union: crops, pads, skips, falls back to tied embeddings and copies", async () => {
     const out = path.join(dir, "union");
     const warnings: string[] = [];
-    await merge(config, out, { threads: 1, coverage: "union", log: (l) => warnings.push(l) });
+    const result = await merge(config, out, { threads: 1, coverage: "union", log: (l) => warnings.push(l) });
     const merged = await readModel(out);
+    // Every tensor is counted, the copied ones too.
+    expect(result.stats.tensors).toBe(result.plan.tensors.length);
+    expect(result.stats.merged_tensors).toBe(result.plan.tensors.filter((t) => t.action !== "copy").length);
+    expect(result.stats.merged_tensors).toBeLessThan(result.stats.tensors);
 
     // Embedding: a's extra rows cropped; b's missing rows padded with the base's (a zero delta).
     const aCropped = aEmbed.slice(0, 40);

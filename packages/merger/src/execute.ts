@@ -20,7 +20,7 @@ import { mergeLinearTensor } from "./engine/linear-tensor.js";
 import { type BlockRunner, BufferScope } from "./engine/runner.js";
 import { gtaJob, linearSpec, shapeNumel } from "./engine/tensor-job.js";
 import { globalPaperCuts } from "./global-trim.js";
-import { bytesOf, loadTensor } from "./load-tensor.js";
+import { bytesOf, type LoadedTensor, loadTensor } from "./load-tensor.js";
 import { linear as linearMethod } from "./methods/linear.js";
 import { modelCard } from "./output/model-card.js";
 import { outputModelConfig } from "./output/model-config.js";
@@ -183,7 +183,7 @@ class Prefetcher<T, L> {
     const started = this.loads.get(index);
     this.loads.delete(index);
     if (started) return started;
-    return new Promise<Promise<L>>((resolve) => this.waiting.set(index, resolve)).then((load) => load);
+    return new Promise<L>((resolve) => this.waiting.set(index, resolve)); // resolved with the load itself
   }
 
   release(item: T): void {
@@ -235,93 +235,101 @@ export async function runPlan(
     loaded.scope.releaseAll(),
   );
 
+  /** The merged (or copied) tensor `t`, in a buffer of `scope` or its base's own. */
+  const mergeOne = async (
+    t: PlannedTensor,
+    loaded: LoadedTensor,
+    scope: BufferScope,
+  ): Promise<Uint8Array> => {
+    let out: Uint8Array;
+    if (t.action === "copy") {
+      const base = loaded.base!;
+      if (!isFloatDType(t.base!.dtype) || (t.base!.dtype === t.dtype && t.working === t.dtype))
+        out = base.bytes;
+      else {
+        out = scope.allocate(bytesOf(t.dtype, t.shape));
+        const spec = linearSpec({
+          method: linearMethod,
+          semantics: plan.semantics,
+          working: t.working!,
+          outDtype: t.dtype as FloatDType,
+          tensor: t.name,
+          shape: t.shape,
+          models: [{ index: 0, weight: 1, density: 1 }],
+          normalize: false,
+        });
+        await mergeLinearTensor(spec, [base], runner, out, blockElements);
+      }
+      collector.addCopied();
+    } else {
+      out = scope.allocate(bytesOf(t.dtype, t.shape));
+      const models = t.inputs.map((i) => ({
+        index: i.parameters!.index,
+        weight: i.parameters!.weight,
+        density: i.parameters!.density,
+        ...(i.parameters!.gamma !== undefined ? { gamma: i.parameters!.gamma } : {}),
+        ...(i.parameters!.epsilon !== undefined ? { epsilon: i.parameters!.epsilon } : {}),
+      }));
+      const common = {
+        method: plan.method,
+        semantics: plan.semantics,
+        working: t.working!,
+        outDtype: t.dtype as FloatDType,
+        tensor: t.name,
+        shape: t.shape,
+        models,
+        normalize: t.global.normalize,
+      };
+      const labels = t.inputs.map((i) => plan.sources[i.source]!.label);
+      if (plan.method.family === "gta") {
+        const job = gtaJob(
+          { ...common, rescale: t.global.rescale, lambda: t.global.lambda, seed: plan.seed },
+          loaded,
+        );
+        const cuts = fixedCuts?.get(t.name);
+        if (cuts) job.fixedCuts = cuts;
+        if (blockElements !== undefined) job.blockElements = blockElements;
+        const stats: TensorStats = await mergeGtaTensor(job, runner, out);
+        collector.add(t.layer, labels, stats);
+      } else {
+        await mergeLinearTensor(linearSpec(common), loaded.models, runner, out, blockElements);
+        collector.add(t.layer, labels, {
+          numel: shapeNumel(t.shape),
+          conflicts: 0,
+          models: t.inputs.map(() => ({
+            kept: shapeNumel(t.shape),
+            keptNonzero: 0,
+            agreed: 0,
+            l2Before: 0,
+            l2After: 0,
+            scale: 1,
+          })),
+        });
+      }
+    }
+    return out;
+  };
+
   let pendingWrite: Promise<void> = Promise.resolve();
   try {
     for (let k = 0; k < tensors.length; k++) {
       const t = tensors[k]!;
       const { scope, tensor: loaded } = await prefetch.take(k);
-      let writing = false;
+      const done = () => {
+        scope.releaseAll();
+        prefetch.release(t);
+      };
+      let out: Uint8Array;
       try {
-        let out: Uint8Array;
-        if (t.action === "copy") {
-          const base = loaded.base!;
-          if (!isFloatDType(t.base!.dtype) || (t.base!.dtype === t.dtype && t.working === t.dtype))
-            out = base.bytes;
-          else {
-            out = scope.allocate(bytesOf(t.dtype, t.shape));
-            const spec = linearSpec({
-              method: linearMethod,
-              semantics: plan.semantics,
-              working: t.working!,
-              outDtype: t.dtype as FloatDType,
-              tensor: t.name,
-              shape: t.shape,
-              models: [{ index: 0, weight: 1, density: 1 }],
-              normalize: false,
-            });
-            await mergeLinearTensor(spec, [base], runner, out, blockElements);
-          }
-          collector.addCopied();
-        } else {
-          out = scope.allocate(bytesOf(t.dtype, t.shape));
-          const models = t.inputs.map((i) => ({
-            index: i.parameters!.index,
-            weight: i.parameters!.weight,
-            density: i.parameters!.density,
-            ...(i.parameters!.gamma !== undefined ? { gamma: i.parameters!.gamma } : {}),
-            ...(i.parameters!.epsilon !== undefined ? { epsilon: i.parameters!.epsilon } : {}),
-          }));
-          const common = {
-            method: plan.method,
-            semantics: plan.semantics,
-            working: t.working!,
-            outDtype: t.dtype as FloatDType,
-            tensor: t.name,
-            shape: t.shape,
-            models,
-            normalize: t.global.normalize,
-          };
-          const labels = t.inputs.map((i) => plan.sources[i.source]!.label);
-          if (plan.method.family === "gta") {
-            const job = gtaJob(
-              { ...common, rescale: t.global.rescale, lambda: t.global.lambda, seed: plan.seed },
-              loaded,
-            );
-            const cuts = fixedCuts?.get(t.name);
-            if (cuts) job.fixedCuts = cuts;
-            if (blockElements !== undefined) job.blockElements = blockElements;
-            const stats: TensorStats = await mergeGtaTensor(job, runner, out);
-            collector.add(t.layer, labels, stats);
-          } else {
-            await mergeLinearTensor(linearSpec(common), loaded.models, runner, out, blockElements);
-            collector.add(t.layer, labels, {
-              numel: shapeNumel(t.shape),
-              conflicts: 0,
-              models: t.inputs.map(() => ({
-                kept: shapeNumel(t.shape),
-                keptNonzero: 0,
-                agreed: 0,
-                l2Before: 0,
-                l2After: 0,
-                scale: 1,
-              })),
-            });
-          }
-        }
+        out = await mergeOne(t, loaded, scope);
         await pendingWrite;
-        // The tensor's buffers go back once it is written, or once writing it failed.
-        pendingWrite = write(t.name, out).finally(() => {
-          scope.releaseAll();
-          prefetch.release(t);
-        });
-        pendingWrite.catch(() => undefined); // seen by the next await
-        writing = true;
-      } finally {
-        if (!writing) {
-          scope.releaseAll();
-          prefetch.release(t);
-        }
+      } catch (err) {
+        done();
+        throw err;
       }
+      // The tensor's buffers go back once it is written, or once writing it failed.
+      pendingWrite = write(t.name, out).finally(done);
+      pendingWrite.catch(() => undefined); // seen by the next await
     }
     await pendingWrite;
   } catch (err) {

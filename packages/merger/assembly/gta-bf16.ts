@@ -8,10 +8,6 @@
 // round-to-nearest-even on the f32 bits, so the output is bit for bit the generic kernel's. Counts are exact;
 // sums of squares are accumulated in f64 per lane, so they may differ from a sequential sum in the last bits.
 
-/** Flags returned by scan(): some δ was NaN or infinite; some δ was NaN. */
-const NON_FINITE: i32 = 1;
-const NAN: i32 = 2;
-
 /** Where the caller may lay out its buffers: past this module's own static data, 16-byte aligned. */
 export function dataStart(): usize {
   return (__heap_base + 15) & ~(15 as usize);
@@ -33,7 +29,10 @@ function roundBits(u: v128): v128 {
 
 /** f32 → the same value rounded to bf16, as f32. */
 function roundValue(u: v128): v128 {
-  return i32x4.shl(roundBits(u), 16);
+  return v128.and(
+    i32x4.add(i32x4.add(u, splat(0x7fff)), v128.and(i32x4.shr_u(u, 16), splat(1))),
+    splat(0xffff0000),
+  );
 }
 
 /** All-ones lanes where an f32 is NaN or infinite. */
@@ -46,36 +45,320 @@ function validLanes(j: i32, count: i32): v128 {
   return i32x4.lt_s(i32x4.add(splat(j), i32x4(0, 1, 2, 3)), splat(count));
 }
 
+/** Eight bf16 lanes → the f32 values of the low four / high four (bf16 bits are the f32's high half). */
+function low4(v: v128): v128 {
+  return v128.shuffle<u16>(splat(0), v, 0, 8, 1, 9, 2, 10, 3, 11);
+}
+function high4(v: v128): v128 {
+  return v128.shuffle<u16>(splat(0), v, 4, 12, 5, 13, 6, 14, 7, 15);
+}
+
+/** Two f32x4 → eight bf16 lanes, each rounded to nearest even. */
+function roundPack(low: v128, high: v128): v128 {
+  return i16x8.narrow_i32x4_u(roundBits(low), roundBits(high));
+}
+
+/** The bf16 bits of δ = R(X − B) for eight elements, given B's f32 halves. */
+function deltaBits8(x: v128, baseLow: v128, baseHigh: v128): v128 {
+  return roundPack(f32x4.sub(low4(x), baseLow), f32x4.sub(high4(x), baseHigh));
+}
+
+/** One count in the histogram of bf16 magnitude key `key` (byte offset key·4). */
+function bump(hist: usize, key: u32): void {
+  const slot = hist + ((key as usize) << 2);
+  store<u32>(slot, load<u32>(slot) + 1);
+}
+
+/** Size of one histogram: u32 per bf16 magnitude key. */
+const HIST_BYTES: usize = 1 << 17;
+
 /**
- * Adds the |δ| bits (bf16 magnitude) of `count` elements to two interleaved histograms at hist and
- * hist + 2^17 (u32[2^15] each; foldHistograms adds them up). Returns NON_FINITE | NAN over the f32
- * differences.
- * Reads whole groups of four, but counts and flags only the first `count` elements.
+ * Adds the bf16 magnitude keys of δ = R(X − B) for `count` elements to four interleaved histograms at hist,
+ * hist + 2^17, … (u32[2^15] each; foldHistograms adds them up): neighbours go to different histograms so that
+ * runs of equal magnitudes do not wait on each other's increments. NaN and infinite δ land in keys ≥ 0x7f80,
+ * so the caller reads them off the histogram. Reads whole groups of eight but counts only `count` elements.
  */
-export function scan(x: usize, base: usize, count: i32, hist: usize): i32 {
-  let nonFiniteAny = splat(0);
-  let nanAny = splat(0);
-  const other = hist + (1 << 17);
-  for (let j = 0; j < count; j += 4) {
+export function scan(x: usize, base: usize, count: i32, hist: usize): void {
+  const h1 = hist + HIST_BYTES;
+  const h2 = hist + 2 * HIST_BYTES;
+  const h3 = hist + 3 * HIST_BYTES;
+  const magnitude = i16x8.splat(0x7fff);
+  const full = count & ~7;
+  for (let j = 0; j < full; j += 8) {
     const offset = (j as usize) << 1;
-    const d = f32x4.sub(widen(v128.load16x4_u(x + offset)), widen(v128.load16x4_u(base + offset)));
-    const magnitude = v128.and(v128.and(d, splat(0x7fffffff)), validLanes(j, count));
-    nonFiniteAny = v128.or(nonFiniteAny, i32x4.gt_s(magnitude, splat(0x7f7fffff)));
-    nanAny = v128.or(nanAny, i32x4.gt_s(magnitude, splat(0x7f800000)));
-    // Bin slots (byte offsets) of the four magnitudes; neighbours go to different histograms so that runs of
-    // equal magnitudes do not wait on each other's increments.
-    const slots = i32x4.shl(v128.and(roundBits(d), splat(0x7fff)), 2);
-    const lanes = min(count - j, 4);
-    const s0 = hist + (i32x4.extract_lane(slots, 0) as usize);
-    store<u32>(s0, load<u32>(s0) + 1);
-    const s1 = other + (i32x4.extract_lane(slots, 1) as usize);
-    store<u32>(s1, load<u32>(s1) + (lanes > 1 ? 1 : 0));
-    const s2 = hist + (i32x4.extract_lane(slots, 2) as usize);
-    store<u32>(s2, load<u32>(s2) + (lanes > 2 ? 1 : 0));
-    const s3 = other + (i32x4.extract_lane(slots, 3) as usize);
-    store<u32>(s3, load<u32>(s3) + (lanes > 3 ? 1 : 0));
+    const b = v128.load(base + offset);
+    const keys = v128.and(deltaBits8(v128.load(x + offset), low4(b), high4(b)), magnitude);
+    bump(hist, i16x8.extract_lane_u(keys, 0));
+    bump(h1, i16x8.extract_lane_u(keys, 1));
+    bump(h2, i16x8.extract_lane_u(keys, 2));
+    bump(h3, i16x8.extract_lane_u(keys, 3));
+    bump(hist, i16x8.extract_lane_u(keys, 4));
+    bump(h1, i16x8.extract_lane_u(keys, 5));
+    bump(h2, i16x8.extract_lane_u(keys, 6));
+    bump(h3, i16x8.extract_lane_u(keys, 7));
   }
-  return (v128.any_true(nonFiniteAny) ? NON_FINITE : 0) | (v128.any_true(nanAny) ? NAN : 0);
+  for (let j = full; j < count; j++) {
+    const offset = (j as usize) << 1;
+    const d =
+      reinterpret<f32>((load<u16>(x + offset) as u32) << 16) -
+      reinterpret<f32>((load<u16>(base + offset) as u32) << 16);
+    const u = reinterpret<u32>(d);
+    bump(hist, ((u + 0x7fff + ((u >> 16) & 1)) >> 16) & 0x7fff);
+  }
+}
+
+/** The lowest `quota` set bits of `bits` (all of them if fewer). */
+function firstBits(bits: i32, quota: i32): i32 {
+  let taken = 0;
+  while (bits !== 0 && quota > 0) {
+    taken |= bits & -bits;
+    bits &= bits - 1;
+    quota--;
+  }
+  return taken;
+}
+
+/** All-ones i16 lanes where bit `lane` of `bits` is set. */
+function laneMask8(bits: i32): v128 {
+  return i16x8.ne(v128.and(i16x8.splat(bits as i16), i16x8(1, 2, 4, 8, 16, 32, 64, 128)), i16x8.splat(0));
+}
+
+/** Where mergePair keeps its counts: i32x4 lanes, then i32s. */
+const AGREED0: usize = 0;
+const AGREED1: usize = 16;
+const CONFLICTS: usize = 32;
+const KEPT0: usize = 48;
+const KEPT1: usize = 52;
+const NONZERO0: usize = 56;
+const NONZERO1: usize = 60;
+const QUOTA0: usize = 64;
+const QUOTA1: usize = 68;
+
+/** Adds the eight i16 lanes of a count to the i32 at `at`. */
+function addLanes16(at: usize, v: v128): void {
+  const wide = i32x4.add(i32x4.extend_low_i16x8_s(v), i32x4.extend_high_i16x8_s(v));
+  store<i32>(at, load<i32>(at) + laneSum(wide));
+}
+
+/**
+ * TIES for two models (mergekit semantics, bf16), in one pass, eight elements a step: per model δ = R(X − B),
+ * kept when its magnitude key is above the cut or equal to it while the quota lasts (the quotas are i32s at
+ * state + 64 and + 68, read and written back), δ̂ = R(w·δ); then the vote (the sign of δ̂0 + δ̂1, ≥ 0
+ * electing +1), the sum t of the agreeing δ̂ and out = R(b + R(λ · R(R(t) / d))), d chosen by which models
+ * agree (d0: neither, d1: model 0, d2: model 1, d3: both), dividing when `normalize` and scaling when λ ≠ 1.
+ * Adds to the counts at state (agreements, conflicts, kept, kept nonzero; see the offsets above).
+ *
+ * The caller has checked that the histograms hold no NaN or infinite δ, and that the weights, λ and divisors
+ * are finite: then any NaN or infinity on the way reaches the output, so checking the output is enough.
+ * Returns 1 when an output was NaN or infinite (the caller redoes the block with the generic kernel), else 0.
+ * Reads whole groups of eight; counts and writes only `count` elements.
+ */
+export function mergePair(
+  x0: usize,
+  x1: usize,
+  base: usize,
+  count: i32,
+  w0: f32,
+  w1: f32,
+  cut0: i32,
+  cut1: i32,
+  normalize: bool,
+  d0: f32,
+  d1: f32,
+  d2: f32,
+  d3: f32,
+  lambda: f32,
+  out: usize,
+  state: usize,
+): i32 {
+  const zero = f32x4.splat(0);
+  const magnitude = i16x8.splat(0x7fff);
+  const cutA = i16x8.splat(cut0 as i16);
+  const cutB = i16x8.splat(cut1 as i16);
+  const weightA = f32x4.splat(w0);
+  const weightB = f32x4.splat(w1);
+  const divisor0 = f32x4.splat(d0);
+  const divisor1 = f32x4.splat(d1);
+  const divisor2 = f32x4.splat(d2);
+  const divisor3 = f32x4.splat(d3);
+  const scale = f32x4.splat(lambda);
+  let quotaA = load<i32>(state + QUOTA0);
+  let quotaB = load<i32>(state + QUOTA1);
+  let agreedA = v128.load(state + AGREED0);
+  let agreedB = v128.load(state + AGREED1);
+  let conflicts = v128.load(state + CONFLICTS);
+  let keptA = i16x8.splat(0);
+  let keptB = i16x8.splat(0);
+  let nonzeroA = i16x8.splat(0);
+  let nonzeroB = i16x8.splat(0);
+  let bad = i16x8.splat(0);
+  for (let j = 0; j < count; j += 8) {
+    const offset = (j as usize) << 1;
+    const valid = i16x8.lt_s(
+      i16x8.add(i16x8.splat(j as i16), i16x8(0, 1, 2, 3, 4, 5, 6, 7)),
+      i16x8.splat(min(count, j + 8) as i16),
+    );
+    const b = v128.load(base + offset);
+    const baseLow = low4(b);
+    const baseHigh = high4(b);
+
+    const deltaA = deltaBits8(v128.load(x0 + offset), baseLow, baseHigh);
+    const keyA = v128.and(deltaA, magnitude);
+    let keepA = v128.and(i16x8.gt_s(keyA, cutA), valid);
+    if (quotaA > 0) {
+      const taken = firstBits(i16x8.bitmask(v128.and(i16x8.eq(keyA, cutA), valid)), quotaA);
+      quotaA -= popcnt(taken);
+      keepA = v128.or(keepA, laneMask8(taken));
+    }
+    const deltaB = deltaBits8(v128.load(x1 + offset), baseLow, baseHigh);
+    const keyB = v128.and(deltaB, magnitude);
+    let keepB = v128.and(i16x8.gt_s(keyB, cutB), valid);
+    if (quotaB > 0) {
+      const taken = firstBits(i16x8.bitmask(v128.and(i16x8.eq(keyB, cutB), valid)), quotaB);
+      quotaB -= popcnt(taken);
+      keepB = v128.or(keepB, laneMask8(taken));
+    }
+    // Mask lanes are -1: subtracting them counts.
+    keptA = i16x8.sub(keptA, keepA);
+    keptB = i16x8.sub(keptB, keepB);
+    nonzeroA = i16x8.sub(nonzeroA, v128.and(keepA, i16x8.ne(keyA, i16x8.splat(0))));
+    nonzeroB = i16x8.sub(nonzeroB, v128.and(keepB, i16x8.ne(keyB, i16x8.splat(0))));
+    // A NaN or infinite δ (none, if the histograms were checked): hand the block back.
+    bad = v128.or(
+      bad,
+      v128.and(v128.or(i16x8.gt_s(keyA, i16x8.splat(0x7f7f)), i16x8.gt_s(keyB, i16x8.splat(0x7f7f))), valid),
+    );
+    const keptDeltaA = v128.and(deltaA, keepA);
+    const keptDeltaB = v128.and(deltaB, keepB);
+
+    // The weighted deltas, the vote, the disjoint sum and the output, four lanes at a time.
+    const aLow = roundValue(f32x4.mul(low4(keptDeltaA), weightA));
+    const aHigh = roundValue(f32x4.mul(high4(keptDeltaA), weightA));
+    const cLow = roundValue(f32x4.mul(low4(keptDeltaB), weightB));
+    const cHigh = roundValue(f32x4.mul(high4(keptDeltaB), weightB));
+    conflicts = i32x4.sub(i32x4.sub(conflicts, oppositeSigns(aLow, cLow)), oppositeSigns(aHigh, cHigh));
+    // Finite δ̂ (else the output is not): !(sum ≥ 0) is sum < 0.
+    const negativeLow = f32x4.lt(f32x4.add(aLow, cLow), zero);
+    const negativeHigh = f32x4.lt(f32x4.add(aHigh, cHigh), zero);
+    const agreeALow = agrees(aLow, negativeLow);
+    const agreeAHigh = agrees(aHigh, negativeHigh);
+    const agreeCLow = agrees(cLow, negativeLow);
+    const agreeCHigh = agrees(cHigh, negativeHigh);
+    agreedA = i32x4.sub(i32x4.sub(agreedA, agreeALow), agreeAHigh);
+    agreedB = i32x4.sub(i32x4.sub(agreedB, agreeCLow), agreeCHigh);
+    const resultLow = pairOutput(
+      aLow,
+      cLow,
+      agreeALow,
+      agreeCLow,
+      normalize,
+      divisor0,
+      divisor1,
+      divisor2,
+      divisor3,
+      lambda,
+      scale,
+      baseLow,
+    );
+    const resultHigh = pairOutput(
+      aHigh,
+      cHigh,
+      agreeAHigh,
+      agreeCHigh,
+      normalize,
+      divisor0,
+      divisor1,
+      divisor2,
+      divisor3,
+      lambda,
+      scale,
+      baseHigh,
+    );
+    const bits = roundPack(resultLow, resultHigh);
+    bad = v128.or(bad, v128.and(i16x8.gt_s(v128.and(bits, magnitude), i16x8.splat(0x7f7f)), valid));
+    const to = out + offset;
+    if (count - j >= 8) {
+      v128.store(to, bits);
+    } else {
+      // The last, partial group: lanes past the end belong to someone else (another block, another tensor).
+      for (let lane = 0; lane < count - j; lane++)
+        store<u16>(to + ((lane as usize) << 1), bitsLane(bits, lane));
+    }
+  }
+  v128.store(state + AGREED0, agreedA);
+  v128.store(state + AGREED1, agreedB);
+  v128.store(state + CONFLICTS, conflicts);
+  addLanes16(state + KEPT0, keptA);
+  addLanes16(state + KEPT1, keptB);
+  addLanes16(state + NONZERO0, nonzeroA);
+  addLanes16(state + NONZERO1, nonzeroB);
+  store<i32>(state + QUOTA0, quotaA);
+  store<i32>(state + QUOTA1, quotaB);
+  return v128.any_true(bad) ? 1 : 0;
+}
+
+/** All-ones lanes where a and c are nonzero with opposite signs. */
+function oppositeSigns(a: v128, c: v128): v128 {
+  const zero = f32x4.splat(0);
+  return v128.or(
+    v128.and(f32x4.gt(a, zero), f32x4.lt(c, zero)),
+    v128.and(f32x4.lt(a, zero), f32x4.gt(c, zero)),
+  );
+}
+
+/** All-ones lanes where a is nonzero with the elected sign. */
+function agrees(a: v128, electNegative: v128): v128 {
+  const zero = f32x4.splat(0);
+  return v128.bitselect(f32x4.lt(a, zero), f32x4.gt(a, zero), electNegative);
+}
+
+/** R(b + R(λ · R(R(t) / d))) before the last rounding, t the sum of the agreeing a and c. */
+function pairOutput(
+  a: v128,
+  c: v128,
+  agreeA: v128,
+  agreeC: v128,
+  normalize: bool,
+  divisor0: v128,
+  divisor1: v128,
+  divisor2: v128,
+  divisor3: v128,
+  lambda: f32,
+  scale: v128,
+  base: v128,
+): v128 {
+  // Masked terms are +0 or nonzero, so their sum is the generic kernel's 0 + a + c, signed zeros included.
+  let u = f32x4.add(v128.and(a, agreeA), v128.and(c, agreeC));
+  if (normalize) {
+    const d = v128.bitselect(
+      v128.bitselect(divisor3, divisor1, agreeC),
+      v128.bitselect(divisor2, divisor0, agreeC),
+      agreeA,
+    );
+    u = f32x4.div(roundValue(u), d);
+  }
+  if (lambda !== 1) u = f32x4.mul(roundValue(u), scale);
+  return f32x4.add(base, roundValue(u));
+}
+
+/** Lane `lane` (0..6) of eight u16 lanes. */
+function bitsLane(bits: v128, lane: i32): u16 {
+  switch (lane) {
+    case 0:
+      return i16x8.extract_lane_u(bits, 0);
+    case 1:
+      return i16x8.extract_lane_u(bits, 1);
+    case 2:
+      return i16x8.extract_lane_u(bits, 2);
+    case 3:
+      return i16x8.extract_lane_u(bits, 3);
+    case 4:
+      return i16x8.extract_lane_u(bits, 4);
+    case 5:
+      return i16x8.extract_lane_u(bits, 5);
+    default:
+      return i16x8.extract_lane_u(bits, 6);
+  }
 }
 
 /**
@@ -332,10 +615,13 @@ export function voteFinish(
   return v128.any_true(bad) ? 1 : 0;
 }
 
-/** Adds the second of scan()'s two histograms (at hist + 2^17) into the first. */
+/** Adds scan()'s last three histograms (at hist + 2^17, …) into the first. */
 export function foldHistograms(hist: usize): void {
-  const other = hist + (1 << 17);
-  for (let at: usize = 0; at < 1 << 17; at += 16) {
-    v128.store(hist + at, i32x4.add(v128.load(hist + at), v128.load(other + at)));
+  for (let at: usize = 0; at < HIST_BYTES; at += 16) {
+    const sum = i32x4.add(
+      i32x4.add(v128.load(hist + at), v128.load(hist + HIST_BYTES + at)),
+      i32x4.add(v128.load(hist + 2 * HIST_BYTES + at), v128.load(hist + 3 * HIST_BYTES + at)),
+    );
+    v128.store(hist + at, sum);
   }
 }

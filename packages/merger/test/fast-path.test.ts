@@ -174,6 +174,51 @@ describe("the fused bf16 kernel", () => {
     }
   });
 
+  it("leaves tensors with NaN or infinite deltas to the generic kernel, NaN payloads included", async () => {
+    const data = inputs(2, 21, "normal");
+    const models = [
+      { weight: 0.5, density: 0.5 },
+      { weight: 0.7, density: 0.4 },
+    ];
+    const run = async (bits: (ft: Uint16Array) => void, fastPath: boolean) => {
+      const rawModels = data.fts.map((f) => raw(f, "BF16"));
+      bits(new Uint16Array(rawModels[1]!.bytes.buffer));
+      const job = bf16Job({ shape: [60, 100], models }, { base: raw(data.base, "BF16"), models: rawModels });
+      job.spec.fastPath = fastPath;
+      job.blockElements = 1000;
+      const out = new Uint8Array(N * 2);
+      const stats = await mergeGtaTensor(job, new InlineRunner(), out);
+      return { out, stats, job };
+    };
+    const cases: [string, (ft: Uint16Array) => void][] = [
+      // Quiet NaNs with payloads and either sign: X − B keeps X's payload in f32 SIMD, not in the generic kernel.
+      ["NaN", (ft) => ft.set([0x7fc1, 0xffa5, 0x7f81], 4000)],
+      ["+Inf and -Inf", (ft) => ft.set([0x7f80, 0xff80], 1234)],
+    ];
+    for (const [label, bits] of cases) {
+      const fast = await run(bits, true);
+      const generic = await run(bits, false);
+      expect(Buffer.from(fast.out).equals(Buffer.from(generic.out)), label).toBe(true);
+      expect(
+        fast.stats.models.map((m) => m.kept),
+        label,
+      ).toEqual(generic.stats.models.map((m) => m.kept));
+      expect(fast.stats.conflicts, label).toBe(generic.stats.conflicts);
+      fast.stats.models.forEach((m, i) => {
+        const g = generic.stats.models[i]!;
+        for (const [x, y] of [
+          [m.l2Before, g.l2Before],
+          [m.l2After, g.l2After],
+        ] as const) {
+          if (Number.isFinite(y)) expect(Math.abs(x - y), label).toBeLessThanOrEqual(1e-12 * y);
+          else expect(x, label).toBe(y);
+        }
+      });
+      const { spec, inputs: ins } = fast.job;
+      if (label === "NaN") expect(scanMagnitudesBf16(spec, ins, 0, N, [0, 1])).toBeNull();
+    }
+  });
+
   it("leaves NaN and infinite weighted deltas to the generic kernel (the vote on a NaN sum elects -1)", () => {
     const all: BlockSelection[] = [{ kind: "all" }, { kind: "all" }, { kind: "all" }];
     // X − B is finite in f32 (2^128 − 2^119) but rounds to +Inf in bf16; with weight 0, 0·Inf = NaN.

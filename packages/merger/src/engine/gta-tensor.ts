@@ -10,6 +10,7 @@ import {
   type GtaInputs,
   type GtaSpec,
 } from "../kernels/gta.js";
+import { INFINITE_KEY } from "../kernels/gta-bf16.js";
 import type { DellaModel } from "../sparsify/della.js";
 import {
   accumulate,
@@ -74,7 +75,7 @@ export async function mergeGtaTensor(
   const usesDella = trims.some((t) => t.kind === "della");
   const blocks = blocksOf(spec.numel, usesDella ? { cols: spec.cols } : undefined, job.blockElements);
 
-  const cuts = await selectCuts(job, blocks, runner);
+  const { cuts, histograms } = await selectCuts(job, blocks, runner);
 
   const dellaMasks = new Map<number, Uint8Array>();
   try {
@@ -156,11 +157,15 @@ export async function mergeGtaTensor(
       majority = Math.sign(votes.reduce((a, v) => a + v, 0));
     }
 
+    const squares = squaresOf(spec, trims, cuts, histograms, scales);
+    const blockSpec = squares ? { ...spec, squaresFromHistograms: true } : spec;
     const results = await runner.map(
       "mergeBlock",
-      blocks.map((b, k) => [spec, inputs, b.start, b.end, selections[k]!, scales, majority, out] as const),
+      blocks.map(
+        (b, k) => [blockSpec, inputs, b.start, b.end, selections[k]!, scales, majority, out] as const,
+      ),
     );
-    return combineStats(spec.numel, results, scales);
+    return combineStats(spec.numel, results, scales, squares);
   } finally {
     for (const mask of dellaMasks.values()) runner.release(mask);
   }
@@ -170,8 +175,57 @@ function quotaOf(source: CutSource, block: number): number {
   return source.quotas ? source.quotas[block]! : 0;
 }
 
+/**
+ * Σδ² before and after trimming per model, from the whole tensor's magnitude histograms, when every model is
+ * trimmed by a "top" cut on bf16-grid deltas that are all finite (each key then stands for one value) and the
+ * fused kernel may run; else null, and the blocks sum them (the generic kernel always does).
+ */
+function squaresOf(
+  spec: GtaSpec,
+  trims: readonly TrimPlan[],
+  cuts: CutSource[][],
+  histograms: Map<number, Float64Array>,
+  scales: readonly number[],
+): { before: number[]; after: number[] } | null {
+  const onGrid = spec.working === "BF16" && spec.arithmetic === "per-op" && !spec.inputsAreDeltas;
+  const applies =
+    spec.fastPath !== false &&
+    onGrid &&
+    scales.every((s) => s === 1) &&
+    trims.every((t, model) => t.kind === "top" && histograms.has(model) && cuts[model]!.length === 1) &&
+    [...histograms.values()].every((h) => h.subarray(INFINITE_KEY).every((n) => n === 0));
+  if (!applies) return null;
+  const before: number[] = [];
+  const after: number[] = [];
+  const value = new Float32Array(1);
+  const bits = new Uint32Array(value.buffer);
+  trims.forEach((_, model) => {
+    const hist = histograms.get(model)!;
+    const { cut } = cuts[model]![0]!;
+    let sumBefore = 0;
+    let sumAfter = 0;
+    for (let key = 0; key < INFINITE_KEY; key++) {
+      const count = hist[key]!;
+      if (count === 0) continue;
+      bits[0] = key << 16;
+      const square = value[0]! * value[0]!;
+      sumBefore += count * square;
+      const keyBits = key << 16;
+      if (keyBits > cut.key) sumAfter += count * square;
+      else if (keyBits === cut.key) sumAfter += cut.ties * square;
+    }
+    before.push(sumBefore);
+    after.push(sumAfter);
+  });
+  return { before, after };
+}
+
 /** The cuts each model's trim needs (one for "top", keep and drop for "band"), with per-block tie counts. */
-async function selectCuts(job: GtaTensorJob, blocks: Block[], runner: BlockRunner): Promise<CutSource[][]> {
+async function selectCuts(
+  job: GtaTensorJob,
+  blocks: Block[],
+  runner: BlockRunner,
+): Promise<{ cuts: CutSource[][]; histograms: Map<number, Float64Array> }> {
   const { spec, inputs, trims } = job;
   const numel = spec.numel;
   const wanted: { model: number; m: number; atLeast: boolean }[][] = trims.map((t, model) => {
@@ -186,7 +240,7 @@ async function selectCuts(job: GtaTensorJob, blocks: Block[], runner: BlockRunne
   });
   const scanned = [...new Set(wanted.flat().map((w) => w.model))];
   const result: CutSource[][] = trims.map(() => []);
-  if (scanned.length === 0) return result;
+  if (scanned.length === 0) return { cuts: result, histograms: new Map() };
 
   const blockHigh = await runner.map(
     "scanMagnitudes",
@@ -256,10 +310,15 @@ async function selectCuts(job: GtaTensorJob, blocks: Block[], runner: BlockRunne
       quotas: partial ? tieQuotas(cut.ties, tiedPerBlock()) : null,
     });
   }
-  return result;
+  return { cuts: result, histograms: new Map(scanned.map((model, w) => [model, totalHigh[w]!])) };
 }
 
-function combineStats(numel: number, blocks: BlockStats[], scales: number[]): TensorStats {
+function combineStats(
+  numel: number,
+  blocks: BlockStats[],
+  scales: number[],
+  squares: { before: number[]; after: number[] } | null,
+): TensorStats {
   const n = scales.length;
   const total = emptyStats(n);
   for (const b of blocks) {
@@ -271,6 +330,10 @@ function combineStats(numel: number, blocks: BlockStats[], scales: number[]): Te
       total.sqBefore[i]! += b.sqBefore[i]!;
       total.sqAfter[i]! += b.sqAfter[i]!;
     }
+  }
+  if (squares) {
+    total.sqBefore = squares.before;
+    total.sqAfter = squares.after;
   }
   return {
     numel,

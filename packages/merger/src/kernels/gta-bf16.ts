@@ -11,11 +11,13 @@
  * goes to the generic one.
  */
 import { roundToBf16InPlace } from "@lethe/core";
+import type { RawTensor } from "./decode.js";
 import type { BlockSelection, BlockStats, GtaInputs, GtaSpec } from "./gta.js";
 import { emptyStats } from "./gta.js";
-import { HIST_BYTES, HIST_PAIR_BYTES, KernelCall, SIMD_CHUNK, SIMD_MAX_MODELS } from "./simd.js";
+import { HIST_BYTES, HIST_SET_BYTES, KernelCall, PAIR_STATE, SIMD_CHUNK, SIMD_MAX_MODELS } from "./simd.js";
 
-const NAN = 2;
+/** bf16 magnitude keys of ±Inf, and above it of NaN. */
+export const INFINITE_KEY = 0x7f80;
 
 /** Whether the fast path computes this block exactly as the generic kernel would. */
 export function fastPathApplies(
@@ -58,21 +60,22 @@ export function scanMagnitudesBf16(
     which.length,
   );
   const { k, l } = call;
-  call.i32.fill(0, l.hists / 4, (l.hists + HIST_PAIR_BYTES * which.length) / 4);
+  call.i32.fill(0, l.hists / 4, (l.hists + HIST_SET_BYTES * which.length) / 4);
   for (let c = start; c < end; c += SIMD_CHUNK) {
     const count = Math.min(SIMD_CHUNK, end - c);
     const base = call.input(inputs.base!.bytes, c, count, l.base);
     for (let w = 0; w < which.length; w++) {
       const x = call.input(inputs.models[which[w]!]!.bytes, c, count, l.xs[w]!);
-      if (k.scan(x, base, count, l.hists + w * HIST_PAIR_BYTES) & NAN) return null;
+      k.scan(x, base, count, l.hists + w * HIST_SET_BYTES);
     }
   }
-  return which.map((_, w) => {
-    const hist = l.hists + w * HIST_PAIR_BYTES;
+  const hists = which.map((_, w) => {
+    const hist = l.hists + w * HIST_SET_BYTES;
     k.foldHistograms(hist);
     // A plain copy (not a slice of the shared memory, which would be shared too): it moves to the caller.
     return new Uint32Array(call.i32.subarray(hist / 4, (hist + HIST_BYTES) / 4));
   });
+  return hists.some((h) => h.subarray(INFINITE_KEY + 1).some((n) => n > 0)) ? null : hists;
 }
 
 /**
@@ -88,9 +91,11 @@ export function mergeBlockBf16(
   out: Uint8Array,
 ): BlockStats | null {
   const n = spec.models.length;
+  const d = divisorTableBf16(spec);
+  if (n === 2 && spec.consensus === "sum" && spec.squaresFromHistograms && pairKernelApplies(spec, d))
+    return mergePairBf16(spec, inputs, start, end, selections, d, out);
   const call = KernelCall.for([inputs.base!.bytes, ...inputs.models.map((m) => m.bytes), out], n);
   const { k, l, f64, i32 } = call;
-  const d = divisorTableBf16(spec);
   new Float32Array(i32.buffer, l.divisors, 1 << n).set(d);
   // Two models with a vote (TIES, the usual case) have a kernel of their own.
   const pair = n === 2 && spec.consensus === "sum";
@@ -150,6 +155,90 @@ export function mergeBlockBf16(
   for (let i = 0; i < n; i++) stats.agreed[i] = lanes(i);
   stats.conflicts = lanes(n);
   return stats;
+}
+
+/** mergePair's preconditions beyond finite deltas: finite weights, λ and divisors. */
+function pairKernelApplies(spec: GtaSpec, divisors: Float32Array): boolean {
+  return (
+    spec.models.every((m) => Number.isFinite(m.weight)) &&
+    Number.isFinite(spec.lambda) &&
+    divisors.every((x) => Number.isFinite(x))
+  );
+}
+
+/**
+ * TIES of two models in one kernel pass per chunk (mergePair): trim, weight, vote, divide and add in
+ * registers. Σδ² is not summed here: the tensor takes it from its magnitude histograms
+ * (spec.squaresFromHistograms), which also guarantee the kernel's precondition of no NaN or infinite δ.
+ */
+function mergePairBf16(
+  spec: GtaSpec,
+  inputs: GtaInputs,
+  start: number,
+  end: number,
+  selections: readonly BlockSelection[],
+  d: Float32Array,
+  out: Uint8Array,
+): BlockStats | null {
+  const [a, b] = inputs.models as [RawTensor, RawTensor];
+  const call = KernelCall.for([inputs.base!.bytes, a.bytes, b.bytes, out], 2);
+  const { k, l, i32 } = call;
+  const state = l.state / 4;
+  const [cut0, quota0] = pairCut(selections[0]!);
+  const [cut1, quota1] = pairCut(selections[1]!);
+  i32.fill(0, state, state + PAIR_STATE.quota[0]! / 4);
+  i32[state + PAIR_STATE.quota[0]! / 4] = quota0;
+  i32[state + PAIR_STATE.quota[1]! / 4] = quota1;
+  const [w0, w1] = spec.models.map((m) => m.weight) as [number, number];
+  const normalize = spec.normalize ? 1 : 0;
+  const lambda = Math.fround(spec.lambda);
+  for (let c = start; c < end; c += SIMD_CHUNK) {
+    const count = Math.min(SIMD_CHUNK, end - c);
+    const base = call.input(inputs.base!.bytes, c, count, l.base);
+    const x0 = call.input(a.bytes, c, count, l.xs[0]!);
+    const x1 = call.input(b.bytes, c, count, l.xs[1]!);
+    const at = call.output(out, c);
+    const bad = k.mergePair(
+      x0,
+      x1,
+      base,
+      count,
+      w0,
+      w1,
+      cut0,
+      cut1,
+      normalize,
+      d[0]!,
+      d[1]!,
+      d[2]!,
+      d[3]!,
+      lambda,
+      at,
+      l.state,
+    );
+    if (bad !== 0) return null;
+    call.commit(out, c, count);
+  }
+  const int = (offset: number) => i32[state + offset / 4]!;
+  const lanes = (offset: number) => int(offset) + int(offset + 4) + int(offset + 8) + int(offset + 12);
+  const stats = emptyStats(2);
+  for (const i of [0, 1]) {
+    stats.kept[i] = int(PAIR_STATE.kept[i]!);
+    stats.keptNonzero[i] = int(PAIR_STATE.nonzero[i]!);
+    stats.agreed[i] = lanes(PAIR_STATE.agreed[i]!);
+  }
+  stats.conflicts = lanes(PAIR_STATE.conflicts);
+  return stats;
+}
+
+/**
+ * A selection as mergePair's i16 cut on bf16 magnitude keys and its tie quota: keys are f32 bits with zero low
+ * halves, so key > cut exactly when key >>> 16 > cut >>> 16, and ties exist only for a cut on the bf16 grid.
+ */
+function pairCut(s: BlockSelection): [cut: number, quota: number] {
+  if (s.kind === "all" || (s.kind === "top" && s.key < 0)) return [-1, 0];
+  if (s.kind !== "top" || s.key > 0x7fff0000) return [0x7fff, 0];
+  return [s.key >>> 16, (s.key & 0xffff) === 0 ? Math.min(s.quota, 0x7fffffff) : 0];
 }
 
 /** The last divisor table, by weights and vote: every block of a tensor (and of most tensors) shares it. */

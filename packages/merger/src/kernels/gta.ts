@@ -51,6 +51,12 @@ export interface GtaSpec {
   models: GtaModelSpec[];
   /** Use the fused bf16 kernel where it applies (default). Tests turn it off to compare the two. */
   fastPath?: boolean;
+  /**
+   * Set by the tensor merge (engine/gta-tensor.ts) when every model's δ lies on the bf16 grid, is finite and
+   * has a magnitude histogram over the whole tensor: then Σδ² before and after trimming follows from those
+   * histograms, and mergeBlock may leave sqBefore and sqAfter at 0.
+   */
+  squaresFromHistograms?: boolean;
 }
 
 export interface GtaInputs {

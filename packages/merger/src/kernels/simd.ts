@@ -15,7 +15,7 @@ import { readFileSync } from "node:fs";
 
 export interface SimdKernels {
   dataStart(): number;
-  scan(x: number, base: number, count: number, hist: number): number;
+  scan(x: number, base: number, count: number, hist: number): void;
   foldHistograms(hist: number): void;
   trimWeight(
     x: number,
@@ -26,6 +26,24 @@ export interface SimdKernels {
     quota: number,
     wd: number,
     sums: number,
+  ): number;
+  mergePair(
+    x0: number,
+    x1: number,
+    base: number,
+    count: number,
+    w0: number,
+    w1: number,
+    cut0: number,
+    cut1: number,
+    normalize: number,
+    d0: number,
+    d1: number,
+    d2: number,
+    d3: number,
+    lambda: number,
+    out: number,
+    state: number,
   ): number;
   voteFinish(
     wd: number,
@@ -59,8 +77,17 @@ export interface SimdKernels {
 /** Elements per chunk: what one kernel call processes. */
 export const SIMD_CHUNK = 8192;
 export const HIST_BYTES = (1 << 15) * 4;
-/** scan() fills two interleaved histograms per model. */
-export const HIST_PAIR_BYTES = 2 * HIST_BYTES;
+/** scan() fills four interleaved histograms per model. */
+export const HIST_SET_BYTES = 4 * HIST_BYTES;
+/** mergePair()'s counts: agreements and conflicts (i32x4 each), kept and kept nonzero per model, quotas. */
+export const PAIR_STATE = {
+  agreed: [0, 16],
+  conflicts: 32,
+  kept: [48, 52],
+  nonzero: [56, 60],
+  quota: [64, 68],
+};
+const PAIR_STATE_BYTES = 80;
 
 /** Byte offsets of one thread's scratch buffers, for `models` inputs. */
 export interface Layout {
@@ -75,6 +102,8 @@ export interface Layout {
   hists: number;
   sums: number;
   tally: number;
+  /** mergePair()'s counts (PAIR_STATE). */
+  state: number;
   end: number;
 }
 
@@ -99,9 +128,10 @@ export function layoutAt(start: number, models: number): Layout {
     wd: take(f32Chunk * models),
     wdStride: f32Chunk,
     divisors: take(4 << models),
-    hists: take(HIST_PAIR_BYTES * models),
+    hists: take(HIST_SET_BYTES * models),
     sums: take(48),
     tally: take(16 * (models + 1)),
+    state: take(PAIR_STATE_BYTES),
     end: at,
   };
 }
@@ -240,7 +270,7 @@ export class KernelCall {
       if (l.end <= arena.limit) return new KernelCall(arena.k, arena.memory, l, true);
     }
     if (!own) {
-      // Scratch for up to 16 models is ≈ 5 MB; a small maximum keeps each thread's address reservation small.
+      // Scratch for up to 16 models is ≈ 9 MB; a small maximum keeps each thread's address reservation small.
       const memory = new WebAssembly.Memory({ initial: 1, maximum: OWN_MAX_PAGES, shared: true });
       const k = instantiate(memory);
       own = { k, memory, scratch: k.dataStart(), limit: Number.POSITIVE_INFINITY };

@@ -615,6 +615,43 @@ export function voteFinish(
   return v128.any_true(bad) ? 1 : 0;
 }
 
+/**
+ * scan() for two models at once, sharing the base's loads: model 0's keys go to the four histograms at hist0,
+ * model 1's to those at hist1.
+ */
+export function scanPair(x0: usize, x1: usize, base: usize, count: i32, hist0: usize, hist1: usize): void {
+  const magnitude = i16x8.splat(0x7fff);
+  const full = count & ~7;
+  for (let j = 0; j < full; j += 8) {
+    const offset = (j as usize) << 1;
+    const b = v128.load(base + offset);
+    const baseLow = low4(b);
+    const baseHigh = high4(b);
+    const keys0 = v128.and(deltaBits8(v128.load(x0 + offset), baseLow, baseHigh), magnitude);
+    const keys1 = v128.and(deltaBits8(v128.load(x1 + offset), baseLow, baseHigh), magnitude);
+    bump(hist0, i16x8.extract_lane_u(keys0, 0));
+    bump(hist1, i16x8.extract_lane_u(keys1, 0));
+    bump(hist0 + HIST_BYTES, i16x8.extract_lane_u(keys0, 1));
+    bump(hist1 + HIST_BYTES, i16x8.extract_lane_u(keys1, 1));
+    bump(hist0 + 2 * HIST_BYTES, i16x8.extract_lane_u(keys0, 2));
+    bump(hist1 + 2 * HIST_BYTES, i16x8.extract_lane_u(keys1, 2));
+    bump(hist0 + 3 * HIST_BYTES, i16x8.extract_lane_u(keys0, 3));
+    bump(hist1 + 3 * HIST_BYTES, i16x8.extract_lane_u(keys1, 3));
+    bump(hist0, i16x8.extract_lane_u(keys0, 4));
+    bump(hist1, i16x8.extract_lane_u(keys1, 4));
+    bump(hist0 + HIST_BYTES, i16x8.extract_lane_u(keys0, 5));
+    bump(hist1 + HIST_BYTES, i16x8.extract_lane_u(keys1, 5));
+    bump(hist0 + 2 * HIST_BYTES, i16x8.extract_lane_u(keys0, 6));
+    bump(hist1 + 2 * HIST_BYTES, i16x8.extract_lane_u(keys1, 6));
+    bump(hist0 + 3 * HIST_BYTES, i16x8.extract_lane_u(keys0, 7));
+    bump(hist1 + 3 * HIST_BYTES, i16x8.extract_lane_u(keys1, 7));
+  }
+  if (full < count) {
+    scan(x0 + ((full as usize) << 1), base + ((full as usize) << 1), count - full, hist0);
+    scan(x1 + ((full as usize) << 1), base + ((full as usize) << 1), count - full, hist1);
+  }
+}
+
 /** Adds scan()'s last three histograms (at hist + 2^17, …) into the first. */
 export function foldHistograms(hist: usize): void {
   for (let at: usize = 0; at < HIST_BYTES; at += 16) {

@@ -64,10 +64,12 @@ export function scanMagnitudesBf16(
   for (let c = start; c < end; c += SIMD_CHUNK) {
     const count = Math.min(SIMD_CHUNK, end - c);
     const base = call.input(inputs.base!.bytes, c, count, l.base);
-    for (let w = 0; w < which.length; w++) {
-      const x = call.input(inputs.models[which[w]!]!.bytes, c, count, l.xs[w]!);
-      k.scan(x, base, count, l.hists + w * HIST_SET_BYTES);
-    }
+    const x = (w: number) => call.input(inputs.models[which[w]!]!.bytes, c, count, l.xs[w]!);
+    const hist = (w: number) => l.hists + w * HIST_SET_BYTES;
+    // Two models a pass where there are two: they share the base's loads.
+    let w = 0;
+    for (; w + 1 < which.length; w += 2) k.scanPair(x(w), x(w + 1), base, count, hist(w), hist(w + 1));
+    if (w < which.length) k.scan(x(w), base, count, hist(w));
   }
   const hists = which.map((_, w) => {
     const hist = l.hists + w * HIST_SET_BYTES;

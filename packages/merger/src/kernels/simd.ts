@@ -16,6 +16,7 @@ import { readFileSync } from "node:fs";
 export interface SimdKernels {
   dataStart(): number;
   scan(x: number, base: number, count: number, hist: number): void;
+  scanPair(x0: number, x1: number, base: number, count: number, hist0: number, hist1: number): void;
   foldHistograms(hist: number): void;
   trimWeight(
     x: number,

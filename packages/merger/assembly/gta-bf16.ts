@@ -72,6 +72,18 @@ function bump(hist: usize, key: u32): void {
 /** Size of one histogram: u32 per bf16 magnitude key. */
 const HIST_BYTES: usize = 1 << 17;
 
+/** Counts eight keys (i16 lanes) in the four histograms at hist, lane i in histogram i mod 4. */
+function bumpEight(hist: usize, keys: v128): void {
+  bump(hist, i16x8.extract_lane_u(keys, 0));
+  bump(hist + HIST_BYTES, i16x8.extract_lane_u(keys, 1));
+  bump(hist + 2 * HIST_BYTES, i16x8.extract_lane_u(keys, 2));
+  bump(hist + 3 * HIST_BYTES, i16x8.extract_lane_u(keys, 3));
+  bump(hist, i16x8.extract_lane_u(keys, 4));
+  bump(hist + HIST_BYTES, i16x8.extract_lane_u(keys, 5));
+  bump(hist + 2 * HIST_BYTES, i16x8.extract_lane_u(keys, 6));
+  bump(hist + 3 * HIST_BYTES, i16x8.extract_lane_u(keys, 7));
+}
+
 /**
  * Adds the bf16 magnitude keys of δ = R(X − B) for `count` elements to four interleaved histograms at hist,
  * hist + 2^17, … (u32[2^15] each; foldHistograms adds them up): neighbours go to different histograms so that
@@ -79,23 +91,13 @@ const HIST_BYTES: usize = 1 << 17;
  * so the caller reads them off the histogram. Reads whole groups of eight but counts only `count` elements.
  */
 export function scan(x: usize, base: usize, count: i32, hist: usize): void {
-  const h1 = hist + HIST_BYTES;
-  const h2 = hist + 2 * HIST_BYTES;
-  const h3 = hist + 3 * HIST_BYTES;
   const magnitude = i16x8.splat(0x7fff);
   const full = count & ~7;
   for (let j = 0; j < full; j += 8) {
     const offset = (j as usize) << 1;
     const b = v128.load(base + offset);
     const keys = v128.and(deltaBits8(v128.load(x + offset), low4(b), high4(b)), magnitude);
-    bump(hist, i16x8.extract_lane_u(keys, 0));
-    bump(h1, i16x8.extract_lane_u(keys, 1));
-    bump(h2, i16x8.extract_lane_u(keys, 2));
-    bump(h3, i16x8.extract_lane_u(keys, 3));
-    bump(hist, i16x8.extract_lane_u(keys, 4));
-    bump(h1, i16x8.extract_lane_u(keys, 5));
-    bump(h2, i16x8.extract_lane_u(keys, 6));
-    bump(h3, i16x8.extract_lane_u(keys, 7));
+    bumpEight(hist, keys);
   }
   for (let j = full; j < count; j++) {
     const offset = (j as usize) << 1;
@@ -629,22 +631,8 @@ export function scanPair(x0: usize, x1: usize, base: usize, count: i32, hist0: u
     const baseHigh = high4(b);
     const keys0 = v128.and(deltaBits8(v128.load(x0 + offset), baseLow, baseHigh), magnitude);
     const keys1 = v128.and(deltaBits8(v128.load(x1 + offset), baseLow, baseHigh), magnitude);
-    bump(hist0, i16x8.extract_lane_u(keys0, 0));
-    bump(hist1, i16x8.extract_lane_u(keys1, 0));
-    bump(hist0 + HIST_BYTES, i16x8.extract_lane_u(keys0, 1));
-    bump(hist1 + HIST_BYTES, i16x8.extract_lane_u(keys1, 1));
-    bump(hist0 + 2 * HIST_BYTES, i16x8.extract_lane_u(keys0, 2));
-    bump(hist1 + 2 * HIST_BYTES, i16x8.extract_lane_u(keys1, 2));
-    bump(hist0 + 3 * HIST_BYTES, i16x8.extract_lane_u(keys0, 3));
-    bump(hist1 + 3 * HIST_BYTES, i16x8.extract_lane_u(keys1, 3));
-    bump(hist0, i16x8.extract_lane_u(keys0, 4));
-    bump(hist1, i16x8.extract_lane_u(keys1, 4));
-    bump(hist0 + HIST_BYTES, i16x8.extract_lane_u(keys0, 5));
-    bump(hist1 + HIST_BYTES, i16x8.extract_lane_u(keys1, 5));
-    bump(hist0 + 2 * HIST_BYTES, i16x8.extract_lane_u(keys0, 6));
-    bump(hist1 + 2 * HIST_BYTES, i16x8.extract_lane_u(keys1, 6));
-    bump(hist0 + 3 * HIST_BYTES, i16x8.extract_lane_u(keys0, 7));
-    bump(hist1 + 3 * HIST_BYTES, i16x8.extract_lane_u(keys1, 7));
+    bumpEight(hist0, keys0);
+    bumpEight(hist1, keys1);
   }
   if (full < count) {
     scan(x0 + ((full as usize) << 1), base + ((full as usize) << 1), count - full, hist0);

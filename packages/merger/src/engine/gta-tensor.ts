@@ -207,10 +207,10 @@ function squaresOf(
     for (let key = 0; key < INFINITE_KEY; key++) {
       const count = hist[key]!;
       if (count === 0) continue;
-      bits[0] = key << 16;
+      const keyBits = key << 16;
+      bits[0] = keyBits;
       const square = value[0]! * value[0]!;
       sumBefore += count * square;
-      const keyBits = key << 16;
       if (keyBits > cut.key) sumAfter += count * square;
       else if (keyBits === cut.key) sumAfter += cut.ties * square;
     }

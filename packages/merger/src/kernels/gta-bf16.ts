@@ -150,12 +150,8 @@ export function mergeBlockBf16(
     if (bad !== 0) return null;
     call.commit(out, c, count);
   }
-  const lanes = (slot: number) => {
-    const at = l.tally / 4 + 4 * slot;
-    return i32[at]! + i32[at + 1]! + i32[at + 2]! + i32[at + 3]!;
-  };
-  for (let i = 0; i < n; i++) stats.agreed[i] = lanes(i);
-  stats.conflicts = lanes(n);
+  for (let i = 0; i < n; i++) stats.agreed[i] = sumLanes(i32, l.tally + 16 * i);
+  stats.conflicts = sumLanes(i32, l.tally + 16 * n);
   return stats;
 }
 
@@ -221,16 +217,21 @@ function mergePairBf16(
     if (bad !== 0) return null;
     call.commit(out, c, count);
   }
-  const int = (offset: number) => i32[state + offset / 4]!;
-  const lanes = (offset: number) => int(offset) + int(offset + 4) + int(offset + 8) + int(offset + 12);
+  const int = (offset: number) => i32[(l.state + offset) / 4]!;
   const stats = emptyStats(2);
   for (const i of [0, 1]) {
     stats.kept[i] = int(PAIR_STATE.kept[i]!);
     stats.keptNonzero[i] = int(PAIR_STATE.nonzero[i]!);
-    stats.agreed[i] = lanes(PAIR_STATE.agreed[i]!);
+    stats.agreed[i] = sumLanes(i32, l.state + PAIR_STATE.agreed[i]!);
   }
-  stats.conflicts = lanes(PAIR_STATE.conflicts);
+  stats.conflicts = sumLanes(i32, l.state + PAIR_STATE.conflicts);
   return stats;
+}
+
+/** The sum of the four i32 lanes of a kernel's count vector at byte offset `at`. */
+function sumLanes(i32: Int32Array, at: number): number {
+  const i = at / 4;
+  return i32[i]! + i32[i + 1]! + i32[i + 2]! + i32[i + 3]!;
 }
 
 /**

@@ -153,7 +153,8 @@ function addLanes16(at: usize, v: v128): void {
  * The caller has checked that the histograms hold no NaN or infinite δ, and that the weights, λ and divisors
  * are finite: then any NaN or infinity on the way reaches the output, so checking the output is enough.
  * Returns 1 when an output was NaN or infinite (the caller redoes the block with the generic kernel), else 0.
- * Reads whole groups of eight; counts and writes only `count` elements.
+ * Reads whole groups of eight; counts and writes only `count` elements. Lane indices and counts are i16:
+ * count ≤ 2^15 − 8 (a chunk is 8192).
  */
 export function mergePair(
   x0: usize,

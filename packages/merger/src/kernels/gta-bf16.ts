@@ -1,10 +1,11 @@
 /**
  * The fused fast path of kernels/gta.ts for the common case: mergekit arithmetic in bf16 on bf16 inputs and
  * output, magnitude trimming (TIES) or none (task arithmetic), no rescale. The arithmetic runs in
- * WebAssembly SIMD (`assembly/gta-bf16.ts`), four elements a step, a chunk per call, on the tensors in place
- * when they live in the worker pool's arena and on copies otherwise (kernels/simd.ts).
+ * WebAssembly SIMD (`assembly/gta-bf16.ts`), a chunk per call, on the tensors in place when they live in the
+ * worker pool's arena and on copies otherwise (kernels/simd.ts).
  * Per chunk: δ = R(X − B) per model, the exact-k keep test on δ's magnitude and R(w·δ), then the weighted
- * vote and disjoint sum, then R(b + R(λ·R(R(t)/D))).
+ * vote and disjoint sum, then R(b + R(λ·R(R(t)/D))). Two-model TIES (the SemEval case) does all of it in one
+ * kernel pass (mergePair); other cases trim each model, then vote (trimWeight, voteFinish).
  *
  * It computes exactly what the generic kernel computes (the tests compare output bits and counts; sums of
  * squares agree to rounding); anything it does not cover (NaN or infinite values, other dtypes or options)

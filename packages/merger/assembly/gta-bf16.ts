@@ -125,6 +125,17 @@ function laneMask8(bits: i32): v128 {
   return i16x8.ne(v128.and(i16x8.splat(bits as i16), i16x8(1, 2, 4, 8, 16, 32, 64, 128)), i16x8.splat(0));
 }
 
+/** The bits of the valid lanes whose key equals the cut, as many as the quota takes, lowest lane first. */
+function tiedLanes(key: v128, cut: v128, valid: v128, quota: i32): i32 {
+  return quota > 0 ? firstBits(i16x8.bitmask(v128.and(i16x8.eq(key, cut), valid)), quota) : 0;
+}
+
+/** All-ones i16 lanes that are kept: valid with a key above the cut, or among the `tied` lanes. */
+function keepMask(key: v128, cut: v128, valid: v128, tied: i32): v128 {
+  const above = v128.and(i16x8.gt_s(key, cut), valid);
+  return tied === 0 ? above : v128.or(above, laneMask8(tied));
+}
+
 /** Where mergePair keeps its counts: i32x4 lanes, then i32s. */
 const AGREED0: usize = 0;
 const AGREED1: usize = 16;
@@ -207,20 +218,14 @@ export function mergePair(
 
     const deltaA = deltaBits8(v128.load(x0 + offset), baseLow, baseHigh);
     const keyA = v128.and(deltaA, magnitude);
-    let keepA = v128.and(i16x8.gt_s(keyA, cutA), valid);
-    if (quotaA > 0) {
-      const taken = firstBits(i16x8.bitmask(v128.and(i16x8.eq(keyA, cutA), valid)), quotaA);
-      quotaA -= popcnt(taken);
-      keepA = v128.or(keepA, laneMask8(taken));
-    }
+    const tiedA = tiedLanes(keyA, cutA, valid, quotaA);
+    quotaA -= popcnt(tiedA);
+    const keepA = keepMask(keyA, cutA, valid, tiedA);
     const deltaB = deltaBits8(v128.load(x1 + offset), baseLow, baseHigh);
     const keyB = v128.and(deltaB, magnitude);
-    let keepB = v128.and(i16x8.gt_s(keyB, cutB), valid);
-    if (quotaB > 0) {
-      const taken = firstBits(i16x8.bitmask(v128.and(i16x8.eq(keyB, cutB), valid)), quotaB);
-      quotaB -= popcnt(taken);
-      keepB = v128.or(keepB, laneMask8(taken));
-    }
+    const tiedB = tiedLanes(keyB, cutB, valid, quotaB);
+    quotaB -= popcnt(tiedB);
+    const keepB = keepMask(keyB, cutB, valid, tiedB);
     // Mask lanes are -1: subtracting them counts.
     keptA = i16x8.sub(keptA, keepA);
     keptB = i16x8.sub(keptB, keepB);

@@ -130,7 +130,11 @@ export class Graph {
       throw new Error(`constant of shape [${shape}] needs ${size} values, got ${values.length}`);
     const key = `${dtype}|${shape.join(",")}|${values.join(",")}`;
     const cached = this.constantCache.get(key);
-    if (cached) return cached;
+    if (cached) {
+      // `prune` may have dropped it from the graph; a later use brings it back.
+      if (!this.constants.includes(cached)) this.constants.push(cached);
+      return cached;
+    }
     const v = new Value(this, this.fresh("const"), dtype, [...shape], null, {
       data: constantArray(dtype, values),
       values: [...values],

@@ -236,9 +236,41 @@ registerOp("Squeeze", ([x, axesV]) => {
   return [{ dtype: x!.dtype, shape: x!.shape.filter((_, i) => !axes.has(i)) }];
 });
 
-registerOp("Expand", ([x, target]) => [
-  { dtype: x!.dtype, shape: broadcastShapes(x!.shape, constValues(target, "Expand shape")) },
-]);
+registerOp("Expand", ([x, target]) => {
+  // A target computed at run time must be Shape(y): then the result has y's (possibly symbolic) shape.
+  const like = target!.producer?.op === "Shape" ? target!.producer.inputs[0]!.shape : null;
+  return [{ dtype: x!.dtype, shape: broadcastShapes(x!.shape, like ?? constValues(target, "Expand shape")) }];
+});
+
+registerOp("Shape", ([x]) => [{ dtype: "int64", shape: [x!.rank] }]);
+
+registerOp("Pad", ([x, padsV], attrs) => {
+  const mode = attrs["mode"];
+  if (mode !== undefined && (mode.kind !== "string" || mode.value !== "constant"))
+    throw new Error("only constant padding is supported");
+  const pads = constValues(padsV, "Pad pads");
+  if (pads.length !== 2 * x!.rank) throw new Error(`pads has ${pads.length} values for rank ${x!.rank}`);
+  const out = x!.shape.map((d, i) => {
+    const extra = pads[i]! + pads[i + x!.rank]!;
+    if (extra === 0) return d;
+    if (typeof d !== "number") throw new Error(`cannot pad symbolic axis ${i}`);
+    return d + extra;
+  });
+  return [{ dtype: x!.dtype, shape: out }];
+});
+
+registerOp("ScatterND", ([data, indices, updates]) => {
+  if (indices!.dtype !== "int64") throw new Error("indices must be int64");
+  if (updates!.dtype !== data!.dtype) throw new Error(`dtype mismatch: ${data!.dtype} vs ${updates!.dtype}`);
+  return [same(data!)];
+});
+
+registerOp("ScatterElements", ([data, indices, updates], attrs) => {
+  normAxis(attrInt(attrs, "axis", 0), data!.rank);
+  if (indices!.rank !== data!.rank || updates!.rank !== data!.rank)
+    throw new Error("data, indices and updates must have equal rank");
+  return [same(data!)];
+});
 
 registerOp("Concat", (xs, attrs) => {
   const dtype = requireSameDtype(xs);
@@ -307,6 +339,7 @@ export const attr = {
   int: (value: number): AttrValue => ({ kind: "int", value }),
   ints: (value: number[]): AttrValue => ({ kind: "ints", value }),
   float: (value: number): AttrValue => ({ kind: "float", value }),
+  string: (value: string): AttrValue => ({ kind: "string", value }),
 };
 
 type Operand = Value | number;
@@ -337,6 +370,7 @@ export const div = binary("Div");
 export const pow = binary("Pow");
 export const equal = binary("Equal");
 export const less = binary("Less");
+export const greater = binary("Greater");
 
 export const neg = (x: Value) => one(x, "Neg", [x]);
 export const sqrt = (x: Value) => one(x, "Sqrt", [x]);
@@ -421,4 +455,39 @@ export function reduceSum(x: Value, axes: number[], keepdims = true): Value {
 
 export function requireFloat(x: Value, what: string): void {
   if (!isFloat(x.dtype)) throw new Error(`${what}: expected a float tensor, got ${x.dtype}`);
+}
+
+/** The runtime shape of `x` (int64 [rank]); used only where a gradient needs a tensor shaped like a symbolic one. */
+export function shapeOf(x: Value): Value {
+  return one(x, "Shape", [x]);
+}
+
+/** A tensor of `x`'s dtype and shape filled with `value` (a broadcast scalar, no buffer in the model file). */
+export function filledLike(x: Value, value: number): Value {
+  const g = x.graph;
+  const fill = g.scalar(value, x.dtype);
+  const size = staticShape(x.shape);
+  return one(x, "Expand", [fill, size ? g.ints(size) : shapeOf(x)]);
+}
+
+function staticShape(shape: Shape): number[] | null {
+  return shape.every((d) => typeof d === "number") ? (shape as number[]) : null;
+}
+
+/** Zero padding: `before[i]` and `after[i]` elements around axis i. */
+export function pad(x: Value, before: number[], after: number[]): Value {
+  return one(x, "Pad", [x, x.graph.ints([...before, ...after])], { mode: attr.string("constant") });
+}
+
+/** data with updates added at the index tuples in the last axis of `indices` (duplicates accumulate). */
+export function scatterNDAdd(data: Value, indices: Value, updates: Value): Value {
+  return one(data, "ScatterND", [data, indices, updates], { reduction: attr.string("add") });
+}
+
+/** data with updates added along `axis` at `indices` (duplicates accumulate). */
+export function scatterElementsAdd(data: Value, indices: Value, updates: Value, axis: number): Value {
+  return one(data, "ScatterElements", [data, indices, updates], {
+    axis: attr.int(axis),
+    reduction: attr.string("add"),
+  });
 }

@@ -2,6 +2,7 @@
 
 /** The onnxruntime-node instance this package runs on: create feeds with `ort.Tensor` from here. */
 export * as ort from "onnxruntime-node";
+export { buildGraph } from "./arch/build-graph.js";
 export {
   type ArchitectureDefinition,
   type AttentionInputs,
@@ -22,7 +23,6 @@ export {
 export {
   ARCHITECTURES,
   buildEmbedGraph,
-  buildGraph,
   buildHeadGraph,
   buildLayerGraph,
   buildModelGraph,
@@ -36,7 +36,9 @@ export {
   layerParams,
   layerPrefix,
   type ParamSpec,
+  type TrainingGraphOptions,
 } from "./arch/graphs.js";
+export { buildTrainingGraph, type TrainingGraphKind } from "./arch/training-graphs.js";
 // Configs and architectures.
 export {
   type Architecture,
@@ -46,6 +48,7 @@ export {
   type RopeScaling as ConfigRopeScaling,
 } from "./config.js";
 export { ONNX_ELEMENT_TYPE } from "./graph/dtypes.js";
+export { type GradientRequest, gradient, RULES as GRADIENT_RULES } from "./graph/gradient.js";
 export {
   type Attrs,
   type AttrValue,
@@ -62,6 +65,7 @@ export {
 export { encodeModel } from "./graph/onnx-encode.js";
 export * as ops from "./graph/ops.js";
 export { broadcastShapes, inferOp, OPSET_VERSION, registerOp } from "./graph/ops.js";
+export { type PruneStats, prune } from "./graph/prune.js";
 export * from "./init/index.js";
 export { foldLoraInto } from "./lora/fold.js";
 // LoRA.

@@ -102,7 +102,28 @@ function structure(c: ModelConfig): Record<string, unknown> {
   };
 }
 
-export type GraphKind = "embed" | "layer" | "head" | "logprobs" | "model";
+export type GraphKind =
+  | "embed"
+  | "layer"
+  | "head"
+  | "logprobs"
+  | "model"
+  | "loss_head"
+  | "loss_head_grad"
+  | "layer_grad"
+  | "embed_grad";
+
+/** What a training graph computes (see training-graphs.ts). */
+export interface TrainingGraphOptions {
+  /** Graph inputs whose gradients are outputs, by their name in the graph (`mlp.down_proj.weight`). */
+  trainable: readonly string[];
+  /** Also output the gradient with respect to the graph's `hidden` input. */
+  inputGrad: boolean;
+  /** Loss head: also take `ref_logprobs` [batch, seq, V] and output `kl` [batch, seq]. */
+  kl: boolean;
+  /** Loss head: also output the full `logprobs` [batch, seq, V] (a reference pass for KL). */
+  logprobs: boolean;
+}
 
 export interface GraphRequest {
   kind: GraphKind;
@@ -112,6 +133,8 @@ export interface GraphRequest {
   kvCache?: boolean;
   /** Model graph: also output the residual stream after the embedding and every layer. */
   hidden?: boolean;
+  /** Training graphs: what to differentiate and output. */
+  training?: TrainingGraphOptions;
 }
 
 /** Everything the graph's structure depends on, and nothing else (no weights, no batch shape). */
@@ -119,6 +142,8 @@ export function graphKey(req: GraphRequest): string {
   const c = req.config;
   const dtype = req.options.matmulDtype;
   const lora = req.options.lora ? [...req.options.lora.entries()].sort() : null;
+  const t = req.training;
+  const training = t ? { ...t, trainable: [...t.trainable].sort() } : null;
   switch (req.kind) {
     case "embed":
       return JSON.stringify({ kind: "embed", V: c.vocabSize, D: c.hiddenSize, dtype });
@@ -145,36 +170,36 @@ export function graphKey(req: GraphRequest): string {
         lora,
         hidden: req.hidden ?? false,
       });
+    case "loss_head":
+    case "loss_head_grad":
+      return JSON.stringify({
+        kind: req.kind,
+        V: c.vocabSize,
+        D: c.hiddenSize,
+        norm: c.norm,
+        eps: c.normEps,
+        dtype,
+        training,
+      });
+    case "layer_grad":
+      return JSON.stringify({ kind: "layer_grad", ...structure(c), dtype, lora, training });
+    case "embed_grad":
+      return JSON.stringify({ kind: "embed_grad", V: c.vocabSize, D: c.hiddenSize, dtype });
   }
 }
 
-export function buildGraph(req: GraphRequest): Graph {
-  switch (req.kind) {
-    case "embed":
-      return buildEmbedGraph(req.config, req.options);
-    case "layer":
-      return buildLayerGraph(req.config, req.options, req.kvCache ?? false);
-    case "head":
-      return buildHeadGraph(req.config, req.options, false);
-    case "logprobs":
-      return buildHeadGraph(req.config, req.options, true);
-    case "model":
-      return buildModelGraph(req.config, req.options, req.hidden ?? false);
-  }
-}
-
-function embed(p: Params, ids: Value, c: ModelConfig, opts: BuildOptions): Value {
+export function embedTokens(p: Params, ids: Value, c: ModelConfig, opts: BuildOptions): Value {
   const table = p.get(EMBED_WEIGHT, [c.vocabSize, c.hiddenSize], opts.matmulDtype);
   return cast(gather(table, ids, 0), "float32");
 }
 
-function finalNorm(p: Params, x: Value, c: ModelConfig): Value {
+export function finalNorm(p: Params, x: Value, c: ModelConfig): Value {
   return c.norm === "rms"
     ? rmsNorm(x, p.get(FINAL_NORM_WEIGHT, [c.hiddenSize]), c.normEps)
     : layerNormNoParams(x, c.normEps);
 }
 
-function lmHead(p: Params, x: Value, c: ModelConfig, opts: BuildOptions, name: string): Value {
+export function lmHead(p: Params, x: Value, c: ModelConfig, opts: BuildOptions, name: string): Value {
   const w = p.get(name, [c.vocabSize, c.hiddenSize], opts.matmulDtype);
   return cast(matmul(cast(x, opts.matmulDtype), transpose(w, [1, 0])), "float32");
 }
@@ -182,7 +207,7 @@ function lmHead(p: Params, x: Value, c: ModelConfig, opts: BuildOptions, name: s
 export function buildEmbedGraph(c: ModelConfig, opts: BuildOptions): Graph {
   const g = new Graph("embed");
   const ids = g.input("input_ids", "int64", ["batch", "seq"]);
-  g.output(embed(new Params(g), ids, c, opts), "hidden");
+  g.output(embedTokens(new Params(g), ids, c, opts), "hidden");
   return g;
 }
 
@@ -233,7 +258,7 @@ export function buildModelGraph(c: ModelConfig, opts: BuildOptions, hiddenOutput
   const p = new Params(g);
   const ids = g.input("input_ids", "int64", ["batch", "seq"]);
   const ctx = attentionInputs(g, c, "seq");
-  let h = embed(p, ids, c, opts);
+  let h = embedTokens(p, ids, c, opts);
   if (hiddenOutputs) h = g.output(h, "hidden.embed");
   const arch = ARCHITECTURES[c.architecture];
   for (let i = 0; i < c.numLayers; i++) {

@@ -4,7 +4,8 @@
  * building and compiling happens once per (graph key, session options).
  */
 import * as ort from "onnxruntime-node";
-import { buildGraph, type GraphRequest, graphKey } from "../arch/graphs.js";
+import { buildGraph } from "../arch/build-graph.js";
+import { type GraphRequest, graphKey } from "../arch/graphs.js";
 import type { DataType, Graph, Shape } from "../graph/ir.js";
 import { encodeModel } from "../graph/onnx-encode.js";
 

@@ -1,0 +1,10 @@
+export { AdamW, type AdamWOptions, type AdamWState, clipScale, globalGradNorm } from "./optim/adamw.js";
+export {
+  LORA_SCALING,
+  type LoraSpec,
+  type Parameter,
+  ParameterSet,
+  type TrainableSpec,
+  type Use,
+} from "./params.js";
+export { type Cotangents, type ForwardPass, type LossTarget, TrainingStep } from "./step.js";

@@ -1,0 +1,276 @@
+/**
+ * One forward and backward pass over the per-layer graphs, with activation checkpointing:
+ *
+ *   forward:  embed → layer 0 … layer top → loss head (or stop at layer ℓ for a representation loss),
+ *             keeping only the input of each layer from the lowest trainable one up;
+ *   host:     the trainer turns the per-token statistics into its loss and their cotangents;
+ *   backward: loss head gradient → layer top … lowest trainable layer, each layer recomputed from its kept
+ *             input by its layer_grad graph, which returns ∂L/∂input and the layer's parameter gradients
+ *             (→ the embedding's rows when it trains).
+ *
+ * Gradients are added into each parameter's accumulator, so micro-batches accumulate by calling backward again.
+ */
+import {
+  type Model,
+  ort,
+  type SessionCache,
+  type StepInputs,
+  stepInputs,
+  type TokenBatch,
+} from "@lethe/model";
+import type { Parameter, ParameterSet } from "./params.js";
+
+/** What the forward pass ends in. */
+export type LossTarget =
+  | {
+      kind: "logits";
+      /** [batch, seq]: the token each position is scored on (the next token; anything where unscored). */
+      labels: BigInt64Array;
+      /** [batch, seq, V] reference log-probs: the pass also returns KL(p_ref ‖ p_θ) per position. */
+      refLogprobs?: Float32Array;
+      /** Also return the full log-probs [batch, seq, V] (what a reference pass hands to the policy's KL). */
+      logprobs?: boolean;
+    }
+  | {
+      kind: "hidden";
+      /** The residual stream after this decoder layer (0-based): layers above it never run. */
+      layer: number;
+    };
+
+export interface ForwardPass {
+  batch: TokenBatch;
+  target: LossTarget;
+  reference: boolean;
+  /** [batch, seq] log p(label) (logits target). */
+  tokenLogprobs: Float32Array | null;
+  /** [batch, seq] KL(p_ref ‖ p_θ) at each position (with refLogprobs). */
+  kl: Float32Array | null;
+  /** [batch, seq, V] (with logprobs). */
+  logprobs: Float32Array | null;
+  /** [batch, seq, D] the residual stream at the target layer (hidden target). */
+  hidden: Float32Array | null;
+  /** Kept for backward: the attention/RoPE feeds, each layer's input, the top hidden state. */
+  readonly saved: {
+    step: StepInputs;
+    layerInputs: (ort.Tensor | undefined)[];
+    topLayer: number;
+    top: ort.Tensor;
+  };
+}
+
+export interface Cotangents {
+  /** ∂L/∂token_logprobs [batch, seq]. */
+  tokenLogprobs?: Float32Array;
+  /** ∂L/∂kl [batch, seq]. */
+  kl?: Float32Array;
+  /** ∂L/∂hidden [batch, seq, D] at the target layer. */
+  hidden?: Float32Array;
+}
+
+export class TrainingStep {
+  constructor(
+    readonly model: Model,
+    readonly params: ParameterSet,
+    readonly sessions: SessionCache = model.sessions,
+  ) {}
+
+  /** Run the model on a padded batch; a reference pass keeps nothing for backward. */
+  async forward(
+    batch: TokenBatch,
+    target: LossTarget,
+    opts: { reference?: boolean } = {},
+  ): Promise<ForwardPass> {
+    const reference = opts.reference ?? false;
+    const { model, params } = this;
+    const top = target.kind === "hidden" ? target.layer : model.config.numLayers - 1;
+    if (!(Number.isInteger(top) && top >= 0 && top < model.config.numLayers))
+      throw new RangeError(
+        `target layer ${top} is not a layer of this ${model.config.numLayers}-layer model`,
+      );
+    const step = stepInputs(model, batch.batch, batch.seq, batch.mask, batch.positions);
+    const layerInputs: (ort.Tensor | undefined)[] = [];
+    let h = await this.runEmbed(batch, reference);
+    const lowest = Math.max(0, params.lowestTrainableLayer);
+    for (let i = 0; i <= top; i++) {
+      if (!reference && i >= lowest) layerInputs[i] = h;
+      h = await this.runLayer(i, h, step, reference);
+    }
+    const pass: ForwardPass = {
+      batch,
+      target,
+      reference,
+      tokenLogprobs: null,
+      kl: null,
+      logprobs: null,
+      hidden: null,
+      saved: { step, layerInputs, topLayer: top, top: h },
+    };
+    if (target.kind === "hidden") {
+      pass.hidden = h.data as Float32Array;
+      return pass;
+    }
+    const g = await this.sessions.get({
+      kind: "loss_head",
+      config: model.config,
+      options: { matmulDtype: "float32", lora: null },
+      training: { trainable: [], inputGrad: false, kl: !!target.refLogprobs, logprobs: !!target.logprobs },
+    });
+    const out = await g.session.run(pick(g.session, this.headFeeds(pass, reference)));
+    pass.tokenLogprobs = out["token_logprobs"]!.data as Float32Array;
+    pass.kl = (out["kl"]?.data as Float32Array | undefined) ?? null;
+    pass.logprobs = (out["logprobs"]?.data as Float32Array | undefined) ?? null;
+    return pass;
+  }
+
+  /** Add ∂L/∂θ for the given cotangents of the pass's outputs into every parameter's gradient. */
+  async backward(pass: ForwardPass, cot: Cotangents): Promise<void> {
+    if (pass.reference) throw new Error("backward: a reference pass keeps nothing to differentiate");
+    const { model, params } = this;
+    const { batch, seq } = pass.batch;
+    const lowest = params.lowestTrainableLayer;
+    let g: ort.Tensor | null;
+    if (pass.target.kind === "logits") {
+      g = await this.headBackward(pass, cot, lowest < model.config.numLayers);
+    } else {
+      if (!cot.hidden) throw new Error("backward: a hidden-state target needs cotangents.hidden");
+      g = new ort.Tensor("float32", cot.hidden, [batch, seq, model.config.hiddenSize]);
+    }
+    for (let i = pass.saved.topLayer; i >= Math.max(lowest, 0) && g; i--) {
+      g = await this.layerBackward(i, pass, g, i > lowest);
+    }
+    if (lowest === -1 && g) await this.embedBackward(pass, g);
+  }
+
+  private async runEmbed(batch: TokenBatch, reference: boolean): Promise<ort.Tensor> {
+    const g = await this.model.graph("embed");
+    const r = await g.session.run({
+      input_ids: new ort.Tensor("int64", batch.ids, [batch.batch, batch.seq]),
+      "model.embed_tokens.weight": this.params.embedFeed(reference),
+    });
+    return r["hidden"]!;
+  }
+
+  private async runLayer(
+    i: number,
+    hidden: ort.Tensor,
+    step: StepInputs,
+    reference: boolean,
+  ): Promise<ort.Tensor> {
+    const g = await this.sessions.get({
+      kind: "layer",
+      config: this.model.config,
+      options: { matmulDtype: "float32", lora: this.params.loraRanks(i) },
+    });
+    const feeds = {
+      hidden,
+      attn_bias: step.bias,
+      cos: step.cos,
+      sin: step.sin,
+      ...this.params.layerFeeds(i, reference),
+    };
+    return (await g.session.run(pick(g.session, feeds)))["hidden_out"]!;
+  }
+
+  private headFeeds(pass: ForwardPass, reference: boolean): Record<string, ort.Tensor> {
+    const { batch, seq } = pass.batch;
+    const target = pass.target as Extract<LossTarget, { kind: "logits" }>;
+    const feeds: Record<string, ort.Tensor> = {
+      hidden: pass.saved.top,
+      labels: new ort.Tensor("int64", target.labels, [batch, seq]),
+      ...this.params.headFeeds(reference),
+    };
+    if (target.refLogprobs) {
+      feeds["ref_logprobs"] = new ort.Tensor("float32", target.refLogprobs, [
+        batch,
+        seq,
+        this.model.config.vocabSize,
+      ]);
+    }
+    return feeds;
+  }
+
+  private async headBackward(
+    pass: ForwardPass,
+    cot: Cotangents,
+    inputGrad: boolean,
+  ): Promise<ort.Tensor | null> {
+    const { batch, seq } = pass.batch;
+    const target = pass.target as Extract<LossTarget, { kind: "logits" }>;
+    if (!cot.tokenLogprobs) throw new Error("backward: a logits target needs cotangents.tokenLogprobs");
+    if (!!cot.kl !== !!target.refLogprobs)
+      throw new Error("backward: cotangents.kl is needed exactly when the pass computed KL (refLogprobs)");
+    const trainable = this.params.trainable("head");
+    if (!inputGrad && trainable.length === 0) return null;
+    const g = await this.sessions.get({
+      kind: "loss_head_grad",
+      config: this.model.config,
+      options: { matmulDtype: "float32", lora: null },
+      training: { trainable, inputGrad, kl: !!target.refLogprobs, logprobs: false },
+    });
+    const feeds = this.headFeeds(pass, false);
+    feeds["grad.token_logprobs"] = new ort.Tensor("float32", cot.tokenLogprobs, [batch, seq]);
+    if (cot.kl) feeds["grad.kl"] = new ort.Tensor("float32", cot.kl, [batch, seq]);
+    const out = await g.session.run(pick(g.session, feeds));
+    accumulate(this.params.usesIn("head"), out);
+    return inputGrad ? out["grad.hidden"]! : null;
+  }
+
+  private async layerBackward(i: number, pass: ForwardPass, gradOut: ort.Tensor, inputGrad: boolean) {
+    const trainable = this.params.layerTrainable(i);
+    if (!inputGrad && trainable.length === 0) return null;
+    const g = await this.sessions.get({
+      kind: "layer_grad",
+      config: this.model.config,
+      options: { matmulDtype: "float32", lora: this.params.loraRanks(i) },
+      training: { trainable, inputGrad, kl: false, logprobs: false },
+    });
+    const { step, layerInputs } = pass.saved;
+    const feeds = {
+      hidden: layerInputs[i]!,
+      attn_bias: step.bias,
+      cos: step.cos,
+      sin: step.sin,
+      "grad.hidden_out": gradOut,
+      ...this.params.layerFeeds(i, false),
+    };
+    const out = await g.session.run(pick(g.session, feeds));
+    accumulate(this.params.usesIn("layer", i), out);
+    return inputGrad ? out["grad.hidden"]! : null;
+  }
+
+  private async embedBackward(pass: ForwardPass, gradHidden: ort.Tensor): Promise<void> {
+    const g = await this.sessions.get({
+      kind: "embed_grad",
+      config: this.model.config,
+      options: { matmulDtype: "float32", lora: null },
+    });
+    const { batch, seq, ids } = pass.batch;
+    const out = await g.session.run(
+      pick(g.session, {
+        input_ids: new ort.Tensor("int64", ids, [batch, seq]),
+        "model.embed_tokens.weight": this.params.embedFeed(false),
+        "grad.hidden": gradHidden,
+      }),
+    );
+    accumulate(this.params.usesIn("embed"), out);
+  }
+}
+
+function accumulate(uses: [Parameter, { input: string }][], out: Record<string, ort.Tensor>): void {
+  for (const [p, use] of uses) {
+    const g = out[`grad.${use.input}`]!.data as Float32Array;
+    const acc = p.grad;
+    for (let k = 0; k < acc.length; k++) acc[k]! += g[k]!;
+  }
+}
+
+/** Only the feeds a (pruned) graph takes. */
+function pick(session: ort.InferenceSession, feeds: Record<string, ort.Tensor>): Record<string, ort.Tensor> {
+  const out: Record<string, ort.Tensor> = {};
+  for (const name of session.inputNames) {
+    const t = feeds[name];
+    if (!t) throw new Error(`no feed for graph input "${name}"`);
+    out[name] = t;
+  }
+  return out;
+}

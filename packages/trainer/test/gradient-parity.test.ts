@@ -98,9 +98,7 @@ async function ourGradients(c: Case, spec: TrainableSpec, bSeed?: number) {
   const params = new ParameterSet(model, spec);
   if (bSeed !== undefined) {
     // PEFT starts B at 0, where ∂L/∂A vanishes; random B makes both factors' gradients informative.
-    const g = gaussians(bSeed);
-    for (const p of params.params)
-      if (p.name.includes("lora_B")) p.value.forEach((_, i) => (p.value[i] = 0.3 * g()));
+    randomizeLoraB(params, bSeed);
   }
   const step = new TrainingStep(model, params);
   const { batch, labels, cot } = batchOf(model);
@@ -214,9 +212,7 @@ describe("the other loss statistics: KL to the reference and a hidden state", ()
     const weights = randomWeights(c.arch, c.shape, 7);
     const model = await modelFrom(config, toTensors(weights, shapes), { sessionCache: testSessions() });
     const params = new ParameterSet(model, lora);
-    const g = gaussians(5);
-    for (const p of params.params)
-      if (p.name.includes("lora_B")) p.value.forEach((_, i) => (p.value[i] = 0.3 * g()));
+    randomizeLoraB(params, 5);
     const step = new TrainingStep(model, params);
     const { batch, labels } = batchOf(model);
     const ref = await step.forward(batch, { kind: "logits", labels, logprobs: true }, { reference: true });
@@ -317,4 +313,12 @@ function perturbLora(
   const mods = new Map(modules);
   mods.set(module, { ...m, [which]: v });
   return mods;
+}
+
+function randomizeLoraB(params: ParameterSet, seed: number): void {
+  const g = gaussians(seed);
+  for (const p of params.params) {
+    if (!p.name.includes("lora_B")) continue;
+    for (let i = 0; i < p.value.length; i++) p.value[i] = 0.3 * g();
+  }
 }

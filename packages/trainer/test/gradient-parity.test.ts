@@ -273,7 +273,9 @@ describe("the other loss statistics: KL to the reference and a hidden state", ()
     const objective = (w: Weights) => {
       const hidden = referenceForward(config, w, ROWS).hidden.layers[0]!;
       let sum = 0;
-      hidden.forEach((row, b) => row.forEach((v, k) => (sum += v * cot[b * batch.seq * D + k]!)));
+      hidden.forEach((row, b) => {
+        for (let k = 0; k < row.length; k++) sum += row[k]! * cot[b * batch.seq * D + k]!;
+      });
       return sum;
     };
     const layer1 = params.params.filter((p) => p.name.startsWith("model.layers.1."));

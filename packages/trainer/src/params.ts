@@ -51,6 +51,8 @@ export interface Parameter {
   uses: Use[];
   value: Float32Array;
   grad: Float32Array;
+  /** No gradient added since zeroGrads: the next one is copied in rather than added. */
+  gradIsZero: boolean;
   feed: ort.Tensor;
 }
 
@@ -143,7 +145,15 @@ export class ParameterSet {
 
   private add(name: string, shape: number[], value: Float32Array, uses: Use[]): void {
     const feed = new ort.Tensor("float32", value, shape);
-    this.params.push({ name, shape, uses, value, grad: new Float32Array(value.length), feed });
+    this.params.push({
+      name,
+      shape,
+      uses,
+      value,
+      grad: new Float32Array(value.length),
+      gradIsZero: true,
+      feed,
+    });
   }
 
   /** LoRA ranks of layer i's graph (the trainer's modules, else the loaded adapter's), or null. */
@@ -211,7 +221,10 @@ export class ParameterSet {
   }
 
   zeroGrads(): void {
-    for (const p of this.params) p.grad.fill(0);
+    for (const p of this.params) {
+      if (!p.gradIsZero) p.grad.fill(0);
+      p.gradIsZero = true;
+    }
   }
 
   get size(): number {

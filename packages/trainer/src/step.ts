@@ -260,7 +260,9 @@ function accumulate(uses: [Parameter, { input: string }][], out: Record<string, 
   for (const [p, use] of uses) {
     const g = out[`grad.${use.input}`]!.data as Float32Array;
     const acc = p.grad;
-    for (let k = 0; k < acc.length; k++) acc[k]! += g[k]!;
+    if (p.gradIsZero) acc.set(g);
+    else for (let k = 0; k < acc.length; k++) acc[k]! += g[k]!;
+    p.gradIsZero = false;
   }
 }
 

@@ -34,7 +34,9 @@ async function sgdSteps(spec: TrainableSpec, steps: number, lr: number) {
     cot[k] = -1 / (batch.seq - 1);
   }
   const losses: number[] = [];
+  const compiledAfterFirst: number[] = [];
   for (let s = 0; s < steps; s++) {
+    if (s === 1) compiledAfterFirst.push(model.sessions.stats.compiled);
     params.zeroGrads();
     const pass = await engine.forward(batch, { kind: "logits", labels });
     // L = Σ cot·log p with cot = −1/n on every scored position
@@ -42,8 +44,9 @@ async function sgdSteps(spec: TrainableSpec, steps: number, lr: number) {
     await engine.backward(pass, { tokenLogprobs: cot });
     for (const p of params.params) for (let i = 0; i < p.value.length; i++) p.value[i]! -= lr * p.grad[i]!;
   }
+  const compiled = { afterFirstStep: compiledAfterFirst[0]!, atEnd: model.sessions.stats.compiled };
   await model.sessions.release();
-  return { losses, params };
+  return { losses, params, compiled };
 }
 
 describe("training with the engine", () => {
@@ -53,6 +56,9 @@ describe("training with the engine", () => {
     const final = first.losses.at(-1)!;
     expect(initial).toBeGreaterThan(2); // ≈ ln 16 for a random model
     expect(final).toBeLessThan(0.05);
+    // embed, layer, loss head, its gradient, one layer gradient for both layers, the embedding's gradient;
+    // compiled in the first step and reused by the 299 after it
+    expect(first.compiled).toEqual({ afterFirstStep: 6, atEnd: 6 });
     const second = await sgdSteps({ select: /.*/ }, 300, 0.5);
     expect(second.losses).toEqual(first.losses);
     first.params.params.forEach((p, k) => {

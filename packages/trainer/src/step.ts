@@ -15,9 +15,12 @@ import {
   ort,
   type SessionCache,
   type StepInputs,
+  sharedSessionCache,
   stepInputs,
   type TokenBatch,
 } from "@lethe/model";
+import { pick } from "./feeds.js";
+import { HEAD_CHUNK_VALUES, type HeadInputs, headGradient, headStatistics } from "./loss-head.js";
 import type { Parameter, ParameterSet } from "./params.js";
 
 /** What the forward pass ends in. */
@@ -71,7 +74,8 @@ export class TrainingStep {
   constructor(
     readonly model: Model,
     readonly params: ParameterSet,
-    readonly sessions: SessionCache = model.sessions,
+    readonly sessions: SessionCache = trainingSessions(model),
+    private readonly options: { headChunkValues?: number } = {},
   ) {}
 
   /** Run the model on a padded batch; a reference pass keeps nothing for backward. */
@@ -109,16 +113,15 @@ export class TrainingStep {
       pass.hidden = h.data as Float32Array;
       return pass;
     }
-    const g = await this.sessions.get({
-      kind: "loss_head",
-      config: model.config,
-      options: { matmulDtype: "float32", lora: null },
-      training: { trainable: [], inputGrad: false, kl: !!target.refLogprobs, logprobs: !!target.logprobs },
-    });
-    const out = await g.session.run(pick(g.session, this.headFeeds(pass, reference)));
-    pass.tokenLogprobs = out["token_logprobs"]!.data as Float32Array;
-    pass.kl = (out["kl"]?.data as Float32Array | undefined) ?? null;
-    pass.logprobs = (out["logprobs"]?.data as Float32Array | undefined) ?? null;
+    const stats = await headStatistics(
+      this.sessions,
+      model.config,
+      this.headInputs(pass, reference),
+      !!target.logprobs,
+    );
+    pass.tokenLogprobs = stats.tokenLogprobs;
+    pass.kl = stats.kl;
+    pass.logprobs = stats.logprobs;
     return pass;
   }
 
@@ -142,7 +145,11 @@ export class TrainingStep {
   }
 
   private async runEmbed(batch: TokenBatch, reference: boolean): Promise<ort.Tensor> {
-    const g = await this.model.graph("embed");
+    const g = await this.sessions.get({
+      kind: "embed",
+      config: this.model.config,
+      options: { matmulDtype: "float32", lora: null },
+    });
     const r = await g.session.run({
       input_ids: new ort.Tensor("int64", batch.ids, [batch.batch, batch.seq]),
       "model.embed_tokens.weight": this.params.embedFeed(reference),
@@ -171,22 +178,17 @@ export class TrainingStep {
     return (await g.session.run(pick(g.session, feeds)))["hidden_out"]!;
   }
 
-  private headFeeds(pass: ForwardPass, reference: boolean): Record<string, ort.Tensor> {
-    const { batch, seq } = pass.batch;
+  private headInputs(pass: ForwardPass, reference: boolean): HeadInputs {
     const target = pass.target as Extract<LossTarget, { kind: "logits" }>;
-    const feeds: Record<string, ort.Tensor> = {
-      hidden: pass.saved.top,
-      labels: new ort.Tensor("int64", target.labels, [batch, seq]),
-      ...this.params.headFeeds(reference),
+    return {
+      batch: pass.batch.batch,
+      seq: pass.batch.seq,
+      hidden: pass.saved.top.data as Float32Array,
+      labels: target.labels,
+      refLogprobs: target.refLogprobs,
+      weights: this.params.headFeeds(reference),
+      chunkValues: this.options.headChunkValues ?? HEAD_CHUNK_VALUES,
     };
-    if (target.refLogprobs) {
-      feeds["ref_logprobs"] = new ort.Tensor("float32", target.refLogprobs, [
-        batch,
-        seq,
-        this.model.config.vocabSize,
-      ]);
-    }
-    return feeds;
   }
 
   private async headBackward(
@@ -201,18 +203,17 @@ export class TrainingStep {
       throw new Error("backward: cotangents.kl is needed exactly when the pass computed KL (refLogprobs)");
     const trainable = this.params.trainable("head");
     if (!inputGrad && trainable.length === 0) return null;
-    const g = await this.sessions.get({
-      kind: "loss_head_grad",
-      config: this.model.config,
-      options: { matmulDtype: "float32", lora: null },
-      training: { trainable, inputGrad, kl: !!target.refLogprobs, logprobs: false },
-    });
-    const feeds = this.headFeeds(pass, false);
-    feeds["grad.token_logprobs"] = new ort.Tensor("float32", cot.tokenLogprobs, [batch, seq]);
-    if (cot.kl) feeds["grad.kl"] = new ort.Tensor("float32", cot.kl, [batch, seq]);
-    const out = await g.session.run(pick(g.session, feeds));
-    accumulate(this.params.usesIn("head"), out);
-    return inputGrad ? out["grad.hidden"]! : null;
+    const uses = this.params.usesIn("head");
+    const gradHidden = await headGradient(
+      this.sessions,
+      this.model.config,
+      this.headInputs(pass, false),
+      { tokenLogprobs: cot.tokenLogprobs, kl: cot.kl },
+      trainable,
+      inputGrad,
+      (out) => accumulate(uses, out),
+    );
+    return gradHidden && new ort.Tensor("float32", gradHidden, [batch, seq, this.model.config.hiddenSize]);
   }
 
   private async layerBackward(i: number, pass: ForwardPass, gradOut: ort.Tensor, inputGrad: boolean) {
@@ -266,13 +267,7 @@ function accumulate(uses: [Parameter, { input: string }][], out: Record<string, 
   }
 }
 
-/** Only the feeds a (pruned) graph takes. */
-function pick(session: ort.InferenceSession, feeds: Record<string, ort.Tensor>): Record<string, ort.Tensor> {
-  const out: Record<string, ort.Tensor> = {};
-  for (const name of session.inputNames) {
-    const t = feeds[name];
-    if (!t) throw new Error(`no feed for graph input "${name}"`);
-    out[name] = t;
-  }
-  return out;
+/** The model's session options without ORT's per-session arenas (see SessionOptions.enableCpuMemArena). */
+function trainingSessions(model: Model): SessionCache {
+  return sharedSessionCache({ ...model.sessions.options, enableCpuMemArena: false });
 }

@@ -100,7 +100,7 @@ async function ourGradients(c: Case, spec: TrainableSpec, bSeed?: number) {
     // PEFT starts B at 0, where ∂L/∂A vanishes; random B makes both factors' gradients informative.
     randomizeLoraB(params, bSeed);
   }
-  const step = new TrainingStep(model, params);
+  const step = new TrainingStep(model, params, model.sessions);
   const { batch, labels, cot } = batchOf(model);
   const pass = await step.forward(batch, { kind: "logits", labels });
   await step.backward(pass, { tokenLogprobs: cot });
@@ -213,7 +213,7 @@ describe("the other loss statistics: KL to the reference and a hidden state", ()
     const model = await modelFrom(config, toTensors(weights, shapes), { sessionCache: testSessions() });
     const params = new ParameterSet(model, lora);
     randomizeLoraB(params, 5);
-    const step = new TrainingStep(model, params);
+    const step = new TrainingStep(model, params, model.sessions);
     const { batch, labels } = batchOf(model);
     const ref = await step.forward(batch, { kind: "logits", labels, logprobs: true }, { reference: true });
     const pass = await step.forward(batch, { kind: "logits", labels, refLogprobs: ref.logprobs! });
@@ -262,7 +262,7 @@ describe("the other loss statistics: KL to the reference and a hidden state", ()
     const weights = randomWeights(c.arch, c.shape, 7);
     const model = await modelFrom(config, toTensors(weights, shapes), { sessionCache: testSessions() });
     const params = new ParameterSet(model, { select: /model\.layers\.\d+\.mlp\.(up|down)_proj\.weight/ });
-    const step = new TrainingStep(model, params);
+    const step = new TrainingStep(model, params, model.sessions);
     const { batch } = batchOf(model);
     const pass = await step.forward(batch, { kind: "hidden", layer: 0 });
     const D = model.config.hiddenSize;

@@ -25,7 +25,7 @@ async function tinyModel(): Promise<Model> {
 async function sgdSteps(spec: TrainableSpec, steps: number, lr: number) {
   const model = await tinyModel();
   const params = new ParameterSet(model, spec);
-  const engine = new TrainingStep(model, params);
+  const engine = new TrainingStep(model, params, model.sessions);
   const batch = leftPad(TEXT, model.padId, model.config.vocabSize);
   const labels = new BigInt64Array(batch.seq);
   const cot = new Float32Array(batch.seq);
@@ -123,5 +123,45 @@ describe("AdamW", () => {
     expect(clipScale(0.5, 1)).toBe(1);
     expect(clipScale(10, 1)).toBeCloseTo(0.1, 6);
     expect(clipScale(10, null)).toBe(1);
+  });
+});
+
+describe("the loss head in row chunks", () => {
+  it("gives the same statistics and gradients one row at a time as all rows at once (tied head, KL)", async () => {
+    const shape = { ...SHAPE, tied: true };
+    const config = tinyConfig("llama", shape);
+    const weights = randomWeights("llama", shape, 4, 0.2);
+    const model = await modelFrom(config, toTensors(weights, expectedTensors("llama", shape)), {
+      sessionCache: testSessions(),
+    });
+    const rows = [TEXT[0]!.slice(0, 12), TEXT[0]!.slice(5), TEXT[0]!.slice(3, 9)];
+    const batch = leftPad(rows, model.padId, model.config.vocabSize);
+    const labels = BigInt64Array.from({ length: batch.batch * batch.seq }, (_, k) => BigInt(k % 16));
+    const run = async (headChunkValues: number | undefined) => {
+      const params = new ParameterSet(model, { select: /.*/ });
+      const engine = new TrainingStep(model, params, model.sessions, { headChunkValues });
+      const ref = await engine.forward(
+        batch,
+        { kind: "logits", labels, logprobs: true },
+        { reference: true },
+      );
+      const pass = await engine.forward(batch, { kind: "logits", labels, refLogprobs: ref.logprobs! });
+      const n = batch.batch * batch.seq;
+      const cot = Float32Array.from({ length: n }, (_, k) => ((k % 5) - 2) / n);
+      await engine.backward(pass, { tokenLogprobs: cot, kl: new Float32Array(n).fill(0.5 / n) });
+      return { ref, pass, params };
+    };
+    const whole = await run(undefined);
+    const byRow = await run(batch.seq * model.config.vocabSize); // one row per run
+    expect([...byRow.ref.logprobs!]).toEqual([...whole.ref.logprobs!]);
+    expect([...byRow.pass.tokenLogprobs!]).toEqual([...whole.pass.tokenLogprobs!]);
+    expect([...byRow.pass.kl!]).toEqual([...whole.pass.kl!]);
+    whole.params.params.forEach((p, k) => {
+      const other = byRow.params.params[k]!.grad;
+      const scale = Math.max(...p.grad.map(Math.abs));
+      const diff = Math.max(...p.grad.map((g, i) => Math.abs(g - other[i]!)));
+      expect(diff / scale, p.name).toBeLessThan(1e-5);
+    });
+    await model.sessions.release();
   });
 });

@@ -16,6 +16,11 @@ export interface SessionOptions {
   intraOpNumThreads?: number;
   interOpNumThreads?: number;
   graphOptimizationLevel?: "disabled" | "basic" | "extended" | "all";
+  /**
+   * ORT's per-session CPU arena keeps each session's peak memory after a run (default on). Training turns it
+   * off: its many sessions would otherwise hold the sum of their peaks, not the largest.
+   */
+  enableCpuMemArena?: boolean;
 }
 
 export interface InputSpec {
@@ -45,6 +50,7 @@ export async function compileGraph(
     graphOptimizationLevel: options.graphOptimizationLevel ?? "all",
     ...(options.intraOpNumThreads !== undefined ? { intraOpNumThreads: options.intraOpNumThreads } : {}),
     ...(options.interOpNumThreads !== undefined ? { interOpNumThreads: options.interOpNumThreads } : {}),
+    ...(options.enableCpuMemArena !== undefined ? { enableCpuMemArena: options.enableCpuMemArena } : {}),
   });
   return {
     key,
@@ -102,6 +108,7 @@ export function sharedSessionCache(options: SessionOptions = {}): SessionCache {
     options.intraOpNumThreads ?? null,
     options.interOpNumThreads ?? null,
     options.graphOptimizationLevel ?? "all",
+    options.enableCpuMemArena ?? true,
   ]);
   let cache = shared.get(key);
   if (!cache) {

@@ -14,6 +14,7 @@ import { ConflictError, LetheError } from "../src/errors.js";
 import { encodeLease, newLease } from "../src/store/lease.js";
 import { PUBLISHING_MARKER } from "../src/store/markers.js";
 import { createS3Store } from "../src/store/s3.js";
+import type { Staging } from "../src/store/types.js";
 import { writeTinyCheckpoint } from "./helpers/checkpoint.js";
 import { createTestBucket, s3, type TestBucket } from "./helpers/s3.js";
 
@@ -111,9 +112,7 @@ describe.skipIf(!s3)("S3 publication lease", () => {
         )
           lostTheSwap++;
       }
-      const staging = (
-        won[0] as PromiseFulfilledResult<Awaited<ReturnType<typeof createS3Store>["beginStaging"]>>
-      ).value;
+      const staging = (won[0] as PromiseFulfilledResult<Staging>).value;
       await staging.store.put("config.json", enc("{}"));
       await staging.commit("lethe.json", enc("{}"));
       expect(await bucket.keys(`${p}/`)).toEqual([`${p}/config.json`, `${p}/lethe.json`]);

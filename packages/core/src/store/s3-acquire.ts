@@ -8,10 +8,9 @@
  *   - a manifest (before or after taking the lease): refuse, and remove a marker left after it (the
  *     publisher crashed between writing the manifest and removing its marker: the checkpoint is complete).
  */
-import { HeadObjectCommand } from "@aws-sdk/client-s3";
 import { ConflictError } from "../errors.js";
 import { describeLease, type LeaseRecord, newLease } from "./lease.js";
-import { isNotFound, requestFailed } from "./s3-errors.js";
+import { headEtag } from "./s3-conditional.js";
 import { createLease, HeldLease, type LeaseObject, readLease, replaceLease } from "./s3-lease.js";
 import { formatS3Uri } from "./s3-location.js";
 import { type Bucket, deleteKeys, listKeys, sweepPrefix } from "./s3-sweep.js";
@@ -108,12 +107,7 @@ async function refuseForeignObjects(site: PublicationSite, markerKey: string, wh
   );
 }
 
-async function exists(b: Bucket, key: string): Promise<boolean> {
-  try {
-    await b.client.send(new HeadObjectCommand({ Bucket: b.bucket, Key: key }));
-    return true;
-  } catch (err) {
-    if (isNotFound(err)) return false;
-    throw requestFailed(formatS3Uri({ bucket: b.bucket, prefix: "" }, key), "HeadObject", err);
-  }
+function exists(b: Bucket, key: string): Promise<boolean> {
+  const where = formatS3Uri({ bucket: b.bucket, prefix: "" }, key);
+  return headEtag({ client: b.client, bucket: b.bucket, key, where }).then((etag) => etag !== null);
 }

@@ -7,34 +7,20 @@
  * always refused with 412. We send the bare form, which AWS accepts too; if a server refuses it although the
  * object still has that ETag, we try the quoted form once.
  */
-import { createHash } from "node:crypto";
-import {
-  GetObjectCommand,
-  type GetObjectCommandOutput,
-  HeadObjectCommand,
-  PutObjectCommand,
-  type S3Client,
-} from "@aws-sdk/client-s3";
+import { GetObjectCommand, type GetObjectCommandOutput } from "@aws-sdk/client-s3";
 import { LetheError } from "../errors.js";
 import { encodeLease, type LeaseRecord, type LeaseState, leaseState, parseLease, renewed } from "./lease.js";
-import { attemptsOf, isNotFound, isPreconditionFailed, requestFailed } from "./s3-errors.js";
+import { bareEtag as bare, headEtag, type ObjectAt, putIf } from "./s3-conditional.js";
+import { isNotFound, requestFailed } from "./s3-errors.js";
 import { sendWithServerTime } from "./s3-server-time.js";
 
-export interface LeaseObject {
-  client: S3Client;
-  bucket: string;
-  /** The full S3 key of the marker. */
-  key: string;
-  /** The marker's URI, for messages. */
-  where: string;
-}
+/** The marker object. */
+export type LeaseObject = ObjectAt;
 
 export interface FoundLease {
   state: LeaseState;
   etag: string;
 }
-
-const bare = (etag: string): string => etag.replace(/"/g, "");
 
 /** The lease as it stands, or null when there is no marker. */
 export async function readLease(lease: LeaseObject, fallbackLeaseMs: number): Promise<FoundLease | null> {
@@ -57,7 +43,7 @@ export async function readLease(lease: LeaseObject, fallbackLeaseMs: number): Pr
 
 /** Creates the marker if there is none; resolves to its ETag, or null when one exists. */
 export function createLease(lease: LeaseObject, record: LeaseRecord): Promise<string | null> {
-  return conditionalPut(lease, encodeLease(record), { IfNoneMatch: "*" });
+  return putIf(lease, encodeLease(record), { IfNoneMatch: "*" });
 }
 
 /** Replaces the marker if it still has `etag`; resolves to the new ETag, or null when it changed or is gone. */
@@ -67,47 +53,12 @@ export async function replaceLease(
   record: LeaseRecord,
 ): Promise<string | null> {
   const body = encodeLease(record);
-  const replaced = await conditionalPut(lease, body, { IfMatch: bare(etag) });
+  const replaced = await putIf(lease, body, { IfMatch: bare(etag) });
   if (replaced !== null) return replaced;
   const current = await headEtag(lease);
   // Still the version we asked for, yet refused: the server wants the quoted form.
-  if (current === bare(etag)) return conditionalPut(lease, body, { IfMatch: `"${bare(etag)}"` });
+  if (current === bare(etag)) return putIf(lease, body, { IfMatch: `"${bare(etag)}"` });
   return null;
-}
-
-async function conditionalPut(
-  lease: LeaseObject,
-  body: Uint8Array,
-  condition: { IfNoneMatch: string } | { IfMatch: string },
-): Promise<string | null> {
-  const md5 = createHash("md5").update(body).digest("hex");
-  try {
-    const out = await lease.client.send(
-      new PutObjectCommand({
-        Bucket: lease.bucket,
-        Key: lease.key,
-        Body: body,
-        ContentLength: body.byteLength,
-        ...condition,
-      }),
-    );
-    return bare(out.ETag ?? md5);
-  } catch (err) {
-    if (!isPreconditionFailed(err)) throw requestFailed(lease.where, "PutObject", err);
-    // A retry after a lost response meets our own first attempt: the marker holds exactly our body.
-    if (attemptsOf(err) > 1 && (await headEtag(lease)) === md5) return md5;
-    return null;
-  }
-}
-
-async function headEtag(lease: LeaseObject): Promise<string | null> {
-  try {
-    const out = await lease.client.send(new HeadObjectCommand({ Bucket: lease.bucket, Key: lease.key }));
-    return bare(out.ETag ?? "");
-  } catch (err) {
-    if (isNotFound(err)) return null;
-    throw requestFailed(lease.where, "HeadObject", err);
-  }
 }
 
 /**

@@ -4,7 +4,6 @@
  * writes stream through multipart uploads (s3-writer.ts), and checkpoints are published atomically behind
  * a marker object (s3-staging.ts).
  */
-import { createHash } from "node:crypto";
 import {
   DeleteObjectCommand,
   HeadObjectCommand,
@@ -19,7 +18,8 @@ import { type LeaseState, leaseMsFromEnv } from "./lease.js";
 import { PUBLISHING_MARKER } from "./markers.js";
 import { acquirePublication } from "./s3-acquire.js";
 import { createS3Client, retryPolicyOf } from "./s3-client.js";
-import { attemptsOf, isNotFound, isPreconditionFailed, requestFailed } from "./s3-errors.js";
+import { putIf } from "./s3-conditional.js";
+import { isNotFound, requestFailed } from "./s3-errors.js";
 import { readLease } from "./s3-lease.js";
 import { checkKey, formatS3Uri, parseS3Uri, type S3Location } from "./s3-location.js";
 import { type ObjectRef, readObject } from "./s3-read.js";
@@ -207,6 +207,13 @@ class S3Store implements Store {
   async put(key: string, body: Uint8Array, options: PutOptions = {}): Promise<void> {
     const s3Key = this.s3Key(key);
     this.track(s3Key);
+    if (options.ifNoneMatch) {
+      const at = { client: this.ctx.client, bucket: this.ctx.bucket, key: s3Key, where: this.where(key) };
+      if ((await putIf(at, body, { IfNoneMatch: "*" })) === null) {
+        throw new ConflictError(`${this.where(key)}: already exists`);
+      }
+      return;
+    }
     try {
       await this.ctx.client.send(
         new PutObjectCommand({
@@ -214,15 +221,9 @@ class S3Store implements Store {
           Key: s3Key,
           Body: body,
           ContentLength: body.byteLength,
-          ...(options.ifNoneMatch ? { IfNoneMatch: "*" } : {}),
         }),
       );
     } catch (err) {
-      if (options.ifNoneMatch && isPreconditionFailed(err)) {
-        // A retry after a lost response finds our own first attempt: that is success, not a conflict.
-        if (attemptsOf(err) > 1 && (await this.holdsExactly(key, body))) return;
-        throw new ConflictError(`${this.where(key)}: already exists`);
-      }
       throw requestFailed(this.where(key), "PutObject", err);
     }
   }
@@ -311,13 +312,6 @@ class S3Store implements Store {
       ),
     );
     return results.filter((r) => r !== null);
-  }
-
-  /** Whether the object is exactly `body`: a single-part ETag is the MD5 of the content. */
-  private async holdsExactly(key: string, body: Uint8Array): Promise<boolean> {
-    const info = await this.head(key);
-    const md5 = createHash("md5").update(body).digest("hex");
-    return info !== null && info.size === body.byteLength && info.etag?.replace(/"/g, "") === md5;
   }
 
   private track(s3Key: string): void {

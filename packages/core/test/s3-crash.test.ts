@@ -97,29 +97,54 @@ describe.skipIf(!s3)("S3 publication after a SIGKILLed writer", () => {
     }
   }
 
+  const running = (child: ChildProcess) => child.exitCode === null && child.signalCode === null;
+
+  /** Resolves once the writer has taken its lease (the marker is listed), or has exited. */
+  async function leaseTaken(prefix: string, child: ChildProcess): Promise<void> {
+    const marker = `${prefix}/${PUBLISHING_MARKER}`;
+    while (running(child) && !(await bucket.keys(`${prefix}/`)).includes(marker)) await sleep(15);
+  }
+
   it(`${TRIALS} writers killed at random points: each rerun publishes and verifies, nothing is left over`, async () => {
     const seed = Number(process.env.LETHE_CRASH_SEED ?? Date.now() % 1_000_000);
     const next = random(seed);
     const started = Date.now();
-    await exited(cp(bucket.uri("crash/warmup")));
-    const fullRun = Date.now() - started;
+    // How long a publication runs once it holds the lease; kill points are drawn within it, counted from the
+    // marker's appearance, so that they land in the publication however slow the process is to start.
+    // The first copy runs with cold caches: time the second.
+    let publishing = 0;
+    for (const run of ["crash/warmup-1", "crash/warmup-2"]) {
+      const warmup = cp(bucket.uri(run));
+      await leaseTaken(run, warmup);
+      const leased = Date.now();
+      await exited(warmup);
+      publishing = Date.now() - leased;
+    }
     const outcomes: string[] = [];
-    for (let trial = 0; trial < TRIALS; trial++) {
+    let killed = 0;
+    for (let trial = 0; killed < TRIALS && trial < 3 * TRIALS; trial++) {
       const prefix = `crash/t${trial}`;
       const dst = bucket.uri(prefix);
       const child = cp(dst);
-      // From the process start (loading the SDK) to a little past a whole copy.
-      const killAt = Math.round(fullRun * (0.1 + next()));
-      await sleep(killAt);
+      // Every fifth kill lands before the lease (while the SDK loads), the others inside the publication.
+      const early = trial % 5 === 4;
+      const killAt = Math.round(publishing * next());
+      if (!early) await leaseTaken(prefix, child);
+      await sleep(early ? killAt / 4 : killAt);
+      const wasRunning = running(child);
       child.kill("SIGKILL");
       await exited(child);
+      if (wasRunning) killed++;
+      // Finished before the kill: its publication is shorter than thought; draw later kills within that.
+      else publishing = Math.min(publishing, Math.max(50, killAt));
       const keys = await bucket.keys(`${prefix}/`);
       const left = `${keys.includes(`${prefix}/${PUBLISHING_MARKER}`) ? "marker" : "no marker"}, ${
         keys.includes(`${prefix}/lethe.json`) ? "manifest" : "no manifest"
       }, ${keys.length} object(s), ${(await uploadsUnder(`${prefix}/`)).length} upload(s)`;
 
       const how = await rerun(dst);
-      const context = `seed ${seed}, trial ${trial}, killed at ${killAt} ms of ${fullRun} (left ${left}), rerun: ${how}`;
+      const when = early ? `${Math.round(killAt / 4)} ms after start` : `${killAt} ms after its lease`;
+      const context = `seed ${seed}, trial ${trial}: ${wasRunning ? "killed" : "finished before the kill"} ${when} (left ${left}), rerun: ${how}`;
       outcomes.push(context);
       const verdict = await verifyCheckpoint(dst, { store: { s3: options() } });
       expect(verdict.problems, context).toEqual([]);
@@ -129,8 +154,10 @@ describe.skipIf(!s3)("S3 publication after a SIGKILLed writer", () => {
       );
       expect(await uploadsUnder(`${prefix}/`), context).toEqual([]);
     }
+    console.log(`[crash trials] a publication runs ${publishing} ms after its lease\n${outcomes.join("\n")}`);
+    expect(killed, outcomes.join("\n")).toBe(TRIALS);
+    expect(outcomes.filter((o) => o.includes("(left marker")).length).toBeGreaterThanOrEqual(TRIALS / 2);
     expect(Date.now() - started).toBeLessThan(200_000);
-    console.log(`[crash trials] full copy ${fullRun} ms\n${outcomes.join("\n")}`);
   }, 240_000);
 
   it("verify and inspect call a wedged destination stale; cleanup removes it and orphaned uploads, and nothing published", async () => {

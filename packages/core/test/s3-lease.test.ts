@@ -91,6 +91,29 @@ describe.skipIf(!s3)("S3 publication lease", () => {
     expect((await verifyCheckpoint(uri, { store: { s3: options() } })).ok).toBe(true);
   });
 
+  it("takes over a marker written before leases existed, once it is older than the writer's lease time", async () => {
+    const uri = bucket.uri("old-marker/ckpt");
+    const old = { writer: "0f0e", host: "gone", pid: 1, since: new Date() };
+    await bucket.client.send(
+      new PutObjectCommand({
+        Bucket: bucket.name,
+        Key: `old-marker/ckpt/${PUBLISHING_MARKER}`,
+        Body: JSON.stringify(old),
+      }),
+    );
+    const store = () => ({ s3: options({ leaseMs: 1000 }) });
+    await expect(writeTinyCheckpoint(uri, { store: store() })).rejects.toThrow(
+      /another writer is active at .*: an unknown writer \(a marker without a lease\)/,
+    );
+    await vi.waitFor(
+      async () =>
+        expect((await createS3Store(uri, options({ leaseMs: 1000 })).publicationLease?.())?.stale).toBe(true),
+      { timeout: 10_000, interval: 200 },
+    );
+    await writeTinyCheckpoint(uri, { store: store() });
+    expect((await verifyCheckpoint(uri, { store: store() })).ok).toBe(true);
+  });
+
   it("of several writers racing for a stale lease, exactly one takes it over", async () => {
     const prefixes = ["race/a", "race/b", "race/c", "race/d"];
     for (const p of prefixes) await plantCrashedWriter(p);

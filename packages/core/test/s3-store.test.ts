@@ -308,6 +308,7 @@ describe.skipIf(!s3)("S3 store on radosgw", () => {
           `PUT ${PUBLISHING_MARKER}`,
           "PUT a.bin",
           "PUT b.bin",
+          `PUT ${PUBLISHING_MARKER}`, // the last renewal of the lease proves it is still ours
           "PUT lethe.json",
           `DELETE ${PUBLISHING_MARKER}`,
         ]);
@@ -320,9 +321,11 @@ describe.skipIf(!s3)("S3 store on radosgw", () => {
       const uri = bucket.uri("ckpt/two");
       const first = await createS3Store(uri, bucket.options()).beginStaging();
       const other = createS3Store(uri, bucket.options());
-      await expect(other.beginStaging()).rejects.toThrow(
-        new ConflictError(
-          `another publication is in progress or was interrupted at ${uri}; remove ${uri}/${PUBLISHING_MARKER} to retry`,
+      const refused = await other.beginStaging().catch((err: unknown) => err);
+      expect(refused).toBeInstanceOf(ConflictError);
+      expect((refused as Error).message).toMatch(
+        new RegExp(
+          `^another writer is active at ${uri}: host \\S+ pid ${process.pid} \\(publish, token [0-9a-f]{8}\\), started \\S+, lease renewed (under 1s|\\ds) ago \\(stale after 5m00s without renewal\\)$`,
         ),
       );
       await first.abort();
@@ -333,8 +336,9 @@ describe.skipIf(!s3)("S3 store on radosgw", () => {
 
     it("abort removes every staged object, open writers included, and the marker", async () => {
       const target = createS3Store(bucket.uri("ckpt/three"), bucket.options({ partSize: 5 * MiB }));
-      await target.put("unrelated-before.txt", enc("keep"));
       const staging = await target.beginStaging();
+      // Written past the lease by someone else: not this publication's to remove.
+      await target.put("unrelated-before.txt", enc("keep"));
       await staging.store.put("config.json", enc("{}"));
       await writeInChunks(staging.store, "model-00001-of-00002.safetensors", randomBytes(6 * MiB));
       await staging.store.child("sub").put("x.json", enc("1"));

@@ -11,6 +11,7 @@ import {
   WEIGHTS_INDEX_FILE,
   WeightsReader,
 } from "../safetensors/sharded.js";
+import { describeLease } from "../store/lease.js";
 import { PUBLISHING_MARKER } from "../store/markers.js";
 import { openStore, type StoreOptions } from "../store/open.js";
 import type { Store } from "../store/types.js";
@@ -65,6 +66,18 @@ export async function readJson(store: Store, key: string): Promise<JsonObject | 
   return value as JsonObject;
 }
 
+/** Why a prefix with a publishing marker and no manifest holds no checkpoint, and what to do about it. */
+async function describeUnpublished(store: Store): Promise<string> {
+  const lease = await store.publicationLease?.();
+  const head = `${store.uri}: no checkpoint (${PUBLISHING_MARKER} is present without ${MANIFEST_FILE})`;
+  if (!lease) return `${head}: a publication is in progress or was interrupted`;
+  if (!lease.stale) return `${head}: a publication is in progress; ${describeLease(store.uri, lease)}`;
+  return (
+    `${head}: the publication was interrupted; ${describeLease(store.uri, lease)}. The next publication ` +
+    `here takes it over, or remove what it left with: lethe-ckpt cleanup ${store.uri}`
+  );
+}
+
 export async function openCheckpoint(uri: string, options: StoreOptions = {}): Promise<Checkpoint> {
   const store = openStore(uri, options);
   const manifestInfo = await store.head(MANIFEST_FILE);
@@ -72,9 +85,7 @@ export async function openCheckpoint(uri: string, options: StoreOptions = {}): P
   if (manifestInfo) {
     manifest = parseManifest(await store.get(MANIFEST_FILE), joinSource(store.uri, MANIFEST_FILE));
   } else if (await store.head(PUBLISHING_MARKER)) {
-    throw new NotFoundError(
-      `${store.uri}: no checkpoint (a publication is in progress or was interrupted: ${PUBLISHING_MARKER} is present without ${MANIFEST_FILE})`,
-    );
+    throw new NotFoundError(await describeUnpublished(store));
   }
   const config = await readJson(store, CONFIG_FILE);
   const adapterConfig = await readJson(store, ADAPTER_CONFIG_FILE);

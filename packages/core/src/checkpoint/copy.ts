@@ -7,6 +7,7 @@ import { createHash } from "node:crypto";
 import pLimit from "p-limit";
 import { IntegrityError } from "../errors.js";
 import { joinSource } from "../safetensors/reader.js";
+import { PUBLISHING_MARKER } from "../store/markers.js";
 import type { StoreOptions } from "../store/open.js";
 import { openCheckpoint } from "./checkpoint.js";
 import type { Manifest } from "./manifest.js";
@@ -29,7 +30,10 @@ export async function copyCheckpoint(
   const expected = new Map(source.manifest?.files.map((f) => [f.path, f]) ?? []);
   const files: { key: string; size: number }[] = [];
   for await (const info of source.store.list()) {
-    if (info.key !== MANIFEST_FILE) files.push({ key: info.key, size: info.size });
+    // A marker next to a manifest is a leftover of the source's publication, not part of the checkpoint.
+    if (info.key !== MANIFEST_FILE && info.key !== PUBLISHING_MARKER) {
+      files.push({ key: info.key, size: info.size });
+    }
   }
   if (source.manifest) {
     for (const f of source.manifest.files) {

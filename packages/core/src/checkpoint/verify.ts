@@ -3,6 +3,7 @@
 import { errorMessage } from "../errors.js";
 import { joinSource, SafetensorsFile } from "../safetensors/reader.js";
 import { WEIGHTS_INDEX_FILE, WeightsReader } from "../safetensors/sharded.js";
+import { PUBLISHING_MARKER } from "../store/markers.js";
 import type { StoreOptions } from "../store/open.js";
 import { openCheckpoint } from "./checkpoint.js";
 import { hashObject } from "./hashing.js";
@@ -70,6 +71,8 @@ export async function verifyCheckpoint(uri: string, options: VerifyOptions = {})
     }
   }
   for await (const info of store.list()) {
+    // A marker next to a manifest was left by a publisher that crashed after committing: harmless.
+    if (info.key === PUBLISHING_MARKER) continue;
     if (info.key !== MANIFEST_FILE && !listed.has(info.key)) {
       if (problem(`${joinSource(store.uri, info.key)}: present but not listed in the manifest`))
         return result;

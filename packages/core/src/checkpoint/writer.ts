@@ -1,13 +1,14 @@
 /**
  * Publishing a checkpoint: files are written into staging (hashed as they stream), their sizes checked
  * once they have landed, and the manifest is written last, atomically. Until `commit` returns, readers of
- * the destination see no checkpoint; a crash leaves none either.
+ * the destination see no checkpoint; a crash leaves none either. The manifest lists exactly the files this
+ * writer wrote: an object in staging that it did not write (left by someone else) fails the commit.
  */
 import { createHash, randomUUID } from "node:crypto";
 import { IntegrityError } from "../errors.js";
 import { openStore, type StoreOptions } from "../store/open.js";
 import type { ByteSink, ObjectInfo, PutOptions, ReadRange, Staging, Store } from "../store/types.js";
-import { HashingSink, hashObject } from "./hashing.js";
+import { HashingSink } from "./hashing.js";
 import {
   encodeManifest,
   type FileRecord,
@@ -92,9 +93,14 @@ export class CheckpointWriter {
           throw new IntegrityError(`${this.uri}/${path}: wrote ${record.size} bytes but ${info.size} landed`);
         }
       }
-      for (const [path] of landed) {
-        if (path === MANIFEST_FILE) continue;
-        const record = this.recorded.get(path) ?? (await hashObject(this.staging.store, path));
+      const strays = [...landed.keys()].filter((path) => !this.recorded.has(path));
+      if (strays.length > 0) {
+        throw new IntegrityError(
+          `${this.uri}/${strays[0]}: present in staging but not written by this publication` +
+            `${strays.length > 1 ? ` (and ${strays.length - 1} more)` : ""}; refusing to list it in the manifest`,
+        );
+      }
+      for (const [path, record] of this.recorded) {
         files.push({ path, size: record.size, sha256: record.sha256 });
       }
       files.sort((a, b) => (a.path < b.path ? -1 : 1));

@@ -3,6 +3,7 @@
  *   lethe-ckpt inspect URI [--json]
  *   lethe-ckpt verify URI
  *   lethe-ckpt cp SRC DST
+ *   lethe-ckpt cleanup URI|BUCKET/PREFIX [--older-than 1h] [--dry-run]
  */
 import { createHash } from "node:crypto";
 import { parseArgs } from "node:util";
@@ -10,6 +11,7 @@ import { openCheckpoint } from "../checkpoint/checkpoint.js";
 import { copyCheckpoint } from "../checkpoint/copy.js";
 import { verifyCheckpoint } from "../checkpoint/verify.js";
 import type { WeightsReader } from "../safetensors/sharded.js";
+import { parseDuration } from "./duration.js";
 import { formatBytes, progressBar } from "./progress.js";
 import { runCli, UsageError } from "./run-cli.js";
 
@@ -17,6 +19,9 @@ const USAGE = `usage:
   lethe-ckpt inspect URI [--json]   tensors (name, dtype, shape, sha256), config, manifest, adapter
   lethe-ckpt verify URI             check every file against the manifest and the safetensors spec
   lethe-ckpt cp SRC DST             copy a checkpoint between stores (paths, file://, s3://), atomically
+  lethe-ckpt cleanup URI|BUCKET/PREFIX [--older-than 1h] [--dry-run]
+                                    on S3: abort orphaned multipart uploads and remove publications whose
+                                    writer crashed (stale lease, no lethe.json); never a published checkpoint
 
 URIs: a path, file:///dir or s3://bucket/prefix (S3 settings from the AWS environment;
 LETHE_S3_FORCE_PATH_STYLE=1 for S3-compatible servers).`;
@@ -137,11 +142,44 @@ async function copy(src: string, dst: string): Promise<number> {
   return 0;
 }
 
+async function cleanup(target: string, olderThan: string, dryRun: boolean): Promise<number> {
+  const olderThanMs = parseDuration(olderThan);
+  if (olderThanMs === null) {
+    throw new UsageError(`--older-than "${olderThan}": expected a duration like 90s, 30m, 1h or 2d`);
+  }
+  const uri = target.startsWith("s3://") ? target : `s3://${target}`;
+  const { cleanupS3 } = await import("../store/s3-cleanup.js");
+  const actions = await cleanupS3(uri, { olderThanMs, dryRun });
+  const verb = {
+    "remove-prefix": "removed",
+    "remove-marker": "removed",
+    "abort-upload": "aborted",
+    skip: "kept",
+  };
+  const counts = { "remove-prefix": 0, "remove-marker": 0, "abort-upload": 0, skip: 0 };
+  for (const a of actions) {
+    counts[a.what]++;
+    const did = a.what === "skip" ? "kept" : dryRun ? "would be " + verb[a.what] : verb[a.what];
+    process.stdout.write(`${did}: ${a.uri}: ${a.detail}\n`);
+  }
+  process.stdout.write(
+    `${dryRun ? "dry run: " : ""}${counts["remove-prefix"]} interrupted publication(s), ` +
+      `${counts["remove-marker"]} leftover marker(s), ${counts["abort-upload"]} orphaned upload(s)` +
+      `${dryRun ? " to clean" : " cleaned"}; ${counts.skip} kept\n`,
+  );
+  return 0;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { json: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+    options: {
+      json: { type: "boolean" },
+      "older-than": { type: "string" },
+      "dry-run": { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
   });
   const [command, ...rest] = positionals;
   if (values.help || !command) {
@@ -162,6 +200,8 @@ export async function main(argv: string[]): Promise<number> {
       const [src, dst] = need(2);
       return copy(src!, dst!);
     }
+    case "cleanup":
+      return cleanup(need(1)[0]!, values["older-than"] ?? "1h", values["dry-run"] === true);
     default:
       throw new UsageError(`unknown command "${command}"`);
   }

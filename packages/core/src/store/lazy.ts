@@ -2,6 +2,7 @@
  * A store whose implementation is loaded on first use. The S3 store pulls in the AWS SDK, which costs about a
  * second of start-up; CLIs that only touch local files should not pay it.
  */
+import type { LeaseState } from "./lease.js";
 import type { ByteSink, ObjectInfo, PutOptions, ReadRange, Staging, Store } from "./types.js";
 
 export class LazyStore implements Store {
@@ -47,6 +48,10 @@ export class LazyStore implements Store {
   }
   async beginStaging(): Promise<Staging> {
     return (await this.store()).beginStaging();
+  }
+  async publicationLease(): Promise<LeaseState | null> {
+    const store = await this.store();
+    return store.publicationLease ? store.publicationLease() : null;
   }
 }
 

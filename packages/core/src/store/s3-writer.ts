@@ -3,7 +3,10 @@
  * part is uploaded while the next one fills, `queueSize` at a time. A body smaller than one part becomes a
  * single PutObject at close; a larger one is a multipart upload, completed at close. Either way nothing is
  * visible under the key before `close()` resolves. Abort waits for the parts in flight, then aborts the
- * multipart upload, so no part is left behind.
+ * multipart upload, so no part is left behind. A CreateMultipartUpload whose response was lost and retried
+ * leaves an upload whose id we never learned: after a retried create (and after a create that failed), the
+ * key's other unfinished uploads are found with ListMultipartUploads and aborted. Only this publication writes
+ * under the key (it holds the prefix's lease), so they are ours.
  *
  * Why not lib-storage's `Upload` fed by a stream: its chunker copies every part once more (Buffer.concat of
  * the stream's chunks) and hands parts over through a stream, and on a CPU-bound host (S3 server on the same
@@ -19,8 +22,10 @@ import {
   type S3Client,
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
+import type { LimitFunction } from "p-limit";
 import { LetheError } from "../errors.js";
-import { requestFailed } from "./s3-errors.js";
+import { attemptsOf, requestFailed } from "./s3-errors.js";
+import { abortUploads, listUploads } from "./s3-sweep.js";
 import type { ByteSink } from "./types.js";
 
 export interface UploadTarget {
@@ -31,6 +36,8 @@ export interface UploadTarget {
   where: string;
   partSize: number;
   queueSize: number;
+  /** Bounds the aborts of lost uploads. */
+  limit: LimitFunction;
 }
 
 /** S3 allows at most this many parts per upload. */
@@ -175,13 +182,27 @@ export class S3Sink implements ByteSink {
           }),
         );
         uploadId = out.UploadId;
+        if (uploadId && attemptsOf(out) > 1) await this.abortLostUploads(uploadId);
       } catch (err) {
-        throw requestFailed(this.target.where, "CreateMultipartUpload", err);
+        await this.abortLostUploads(null).catch(() => undefined);
+        throw err instanceof LetheError
+          ? err
+          : requestFailed(this.target.where, "CreateMultipartUpload", err);
       }
       if (!uploadId) throw new LetheError(`${this.target.where}: CreateMultipartUpload returned no UploadId`);
       return uploadId;
     })();
     return this.uploadId;
+  }
+
+  /** Aborts the key's unfinished uploads other than `keep`: those whose create response was lost. */
+  private async abortLostUploads(keep: string | null): Promise<void> {
+    const { client, bucket, key, limit } = this.target;
+    const found = await listUploads({ client, bucket, limit }, key);
+    await abortUploads(
+      { client, bucket, limit },
+      found.filter((u) => u.key === key && u.uploadId !== keep),
+    );
   }
 
   private async putWhole(): Promise<void> {

@@ -4,8 +4,6 @@
  * writes stream through multipart uploads (s3-writer.ts), and checkpoints are published atomically behind
  * a marker object (s3-staging.ts).
  */
-import { createHash, randomUUID } from "node:crypto";
-import { hostname } from "node:os";
 import {
   DeleteObjectCommand,
   HeadObjectCommand,
@@ -16,9 +14,13 @@ import {
 } from "@aws-sdk/client-s3";
 import pLimit, { type LimitFunction } from "p-limit";
 import { ConflictError, LetheError, NotFoundError } from "../errors.js";
+import { type LeaseState, leaseMsFromEnv } from "./lease.js";
 import { PUBLISHING_MARKER } from "./markers.js";
+import { acquirePublication } from "./s3-acquire.js";
 import { createS3Client, retryPolicyOf } from "./s3-client.js";
-import { attemptsOf, isNotFound, isPreconditionFailed, requestFailed } from "./s3-errors.js";
+import { putIf } from "./s3-conditional.js";
+import { isNotFound, requestFailed } from "./s3-errors.js";
+import { readLease } from "./s3-lease.js";
 import { checkKey, formatS3Uri, parseS3Uri, type S3Location } from "./s3-location.js";
 import { type ObjectRef, readObject } from "./s3-read.js";
 import type { RetryPolicy } from "./s3-retry.js";
@@ -56,6 +58,15 @@ export interface S3StoreOptions {
   listPageSize?: number;
   /** Use this client instead of building one; endpoint, region, credentials and path style are then ignored. */
   client?: S3Client;
+  /**
+   * A publication whose lease is not renewed for this long is stale and may be taken over (default
+   * LETHE_S3_LEASE_SECONDS, else 5 minutes). Recorded in the lease: readers judge it by the writer's value.
+   */
+  leaseMs?: number;
+  /** How often a publication renews its lease (default a tenth of leaseMs). */
+  heartbeatMs?: number;
+  /** Told what a takeover of a stale publication removed (default: a line on stderr). */
+  onNotice?: (message: string) => void;
 }
 
 const DEFAULT_PART_SIZE = 32 << 20;
@@ -70,6 +81,9 @@ interface S3Context {
   listPageSize: number;
   /** Bounds fan-outs (deleting staged objects). */
   limit: LimitFunction;
+  leaseMs: number;
+  heartbeatMs: number;
+  notify: (message: string) => void;
 }
 
 export function createS3Store(uri: string, options: S3StoreOptions = {}): Store {
@@ -77,6 +91,13 @@ export function createS3Store(uri: string, options: S3StoreOptions = {}): Store 
   const partSize = options.partSize ?? DEFAULT_PART_SIZE;
   if (partSize < MIN_PART_SIZE) {
     throw new LetheError(`${uri}: partSize ${partSize} is below the S3 minimum of ${MIN_PART_SIZE} bytes`);
+  }
+  const leaseMs = options.leaseMs ?? leaseMsFromEnv();
+  const heartbeatMs = options.heartbeatMs ?? Math.max(50, Math.floor(leaseMs / 10));
+  if (!(heartbeatMs > 0 && heartbeatMs * 2 <= leaseMs)) {
+    throw new LetheError(
+      `${uri}: heartbeatMs ${heartbeatMs} must be positive and at most half of leaseMs ${leaseMs}`,
+    );
   }
   const context: S3Context = {
     client: options.client ?? createS3Client(options),
@@ -86,6 +107,9 @@ export function createS3Store(uri: string, options: S3StoreOptions = {}): Store 
     queueSize: Math.max(1, options.queueSize ?? 4),
     listPageSize: Math.min(1000, Math.max(1, options.listPageSize ?? 1000)),
     limit: pLimit(Math.max(1, options.concurrency ?? 16)),
+    leaseMs,
+    heartbeatMs,
+    notify: options.onNotice ?? ((message) => process.stderr.write(`lethe: ${message}\n`)),
   };
   return new S3Store(context, location, null);
 }
@@ -183,6 +207,13 @@ class S3Store implements Store {
   async put(key: string, body: Uint8Array, options: PutOptions = {}): Promise<void> {
     const s3Key = this.s3Key(key);
     this.track(s3Key);
+    if (options.ifNoneMatch) {
+      const at = { client: this.ctx.client, bucket: this.ctx.bucket, key: s3Key, where: this.where(key) };
+      if ((await putIf(at, body, { IfNoneMatch: "*" })) === null) {
+        throw new ConflictError(`${this.where(key)}: already exists`);
+      }
+      return;
+    }
     try {
       await this.ctx.client.send(
         new PutObjectCommand({
@@ -190,15 +221,9 @@ class S3Store implements Store {
           Key: s3Key,
           Body: body,
           ContentLength: body.byteLength,
-          ...(options.ifNoneMatch ? { IfNoneMatch: "*" } : {}),
         }),
       );
     } catch (err) {
-      if (options.ifNoneMatch && isPreconditionFailed(err)) {
-        // A retry after a lost response finds our own first attempt: that is success, not a conflict.
-        if (attemptsOf(err) > 1 && (await this.holdsExactly(key, body))) return;
-        throw new ConflictError(`${this.where(key)}: already exists`);
-      }
       throw requestFailed(this.where(key), "PutObject", err);
     }
   }
@@ -213,6 +238,7 @@ class S3Store implements Store {
       where: this.where(key),
       partSize: this.ctx.partSize,
       queueSize: this.ctx.queueSize,
+      limit: this.ctx.limit,
     });
     this.staged?.writers.add(sink);
     return sink;
@@ -241,32 +267,34 @@ class S3Store implements Store {
 
   async beginStaging(): Promise<Staging> {
     if (this.staged) throw new LetheError(`${this.uri}: cannot begin a publication inside a staged one`);
-    const alreadyPublished = () => new ConflictError(`${this.uri}: already holds a checkpoint`);
-    if (await this.head(MANIFEST_KEY)) throw alreadyPublished();
-    const marker = JSON.stringify({
-      writer: randomUUID(),
-      host: hostname(),
-      pid: process.pid,
-      since: new Date(),
+    const { client, bucket, limit, leaseMs, heartbeatMs, notify } = this.ctx;
+    const lease = await acquirePublication({
+      client,
+      bucket,
+      limit,
+      prefix: this.location.prefix,
+      markerName: PUBLISHING_MARKER,
+      manifestName: MANIFEST_KEY,
+      leaseMs,
+      heartbeatMs,
+      notify,
     });
-    try {
-      await this.put(PUBLISHING_MARKER, new TextEncoder().encode(marker), { ifNoneMatch: true });
-    } catch (err) {
-      if (!(err instanceof ConflictError)) throw err;
-      const markerUri = `${this.uri}/${PUBLISHING_MARKER}`;
-      throw new ConflictError(
-        `another publication is in progress or was interrupted at ${this.uri}; remove ${markerUri} to retry`,
-      );
-    }
-    if (await this.head(MANIFEST_KEY)) {
-      await this.delete(PUBLISHING_MARKER);
-      throw alreadyPublished();
-    }
-    const staged = new StagedWrites(this.s3Key(PUBLISHING_MARKER), this.uri);
+    lease.start();
+    const staged = new StagedWrites(this.s3Key(PUBLISHING_MARKER), this.uri, lease);
     return new S3Staging(new S3Store(this.ctx, this.location, staged), staged, {
       putManifest: (key, bytes) => this.put(key, bytes, { ifNoneMatch: true }),
       deleteKeys: (keys) => this.deleteKeys(keys),
+      notify,
     });
+  }
+
+  async publicationLease(): Promise<LeaseState | null> {
+    const key = this.s3Key(PUBLISHING_MARKER);
+    const found = await readLease(
+      { client: this.ctx.client, bucket: this.ctx.bucket, key, where: this.where(PUBLISHING_MARKER) },
+      this.ctx.leaseMs,
+    );
+    return found?.state ?? null;
   }
 
   /** Deletes full S3 keys, `concurrency` at a time; returns those that failed. */
@@ -284,13 +312,6 @@ class S3Store implements Store {
       ),
     );
     return results.filter((r) => r !== null);
-  }
-
-  /** Whether the object is exactly `body`: a single-part ETag is the MD5 of the content. */
-  private async holdsExactly(key: string, body: Uint8Array): Promise<boolean> {
-    const info = await this.head(key);
-    const md5 = createHash("md5").update(body).digest("hex");
-    return info !== null && info.size === body.byteLength && info.etag?.replace(/"/g, "") === md5;
   }
 
   private track(s3Key: string): void {

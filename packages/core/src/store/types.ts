@@ -1,3 +1,5 @@
+import type { LeaseState } from "./lease.js";
+
 /**
  * A store holds objects under string keys ("config.json", "sub/dir/file"), relative to its root URI.
  * `file://` (and plain paths) and `s3://bucket/prefix` implement the same interface, so every stage reads
@@ -61,4 +63,9 @@ export interface Store {
   child(sub: string): Store;
   /** Begin an atomic publication of a set of objects at this root. */
   beginStaging(): Promise<Staging>;
+  /**
+   * The lease of a publication in progress (or interrupted) at this root, null when there is none. Only
+   * stores that publish behind a lease (S3) have it.
+   */
+  publicationLease?(): Promise<LeaseState | null>;
 }

@@ -1,3 +1,4 @@
+export { HEAD_CHUNK_VALUES } from "./loss-head.js";
 export { AdamW, type AdamWOptions, type AdamWState, clipScale, globalGradNorm } from "./optim/adamw.js";
 export {
   LORA_SCALING,

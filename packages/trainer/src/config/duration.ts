@@ -3,7 +3,8 @@ const DURATION = /^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s
 
 export function isDuration(text: string): boolean {
   const match = DURATION.exec(text.trim());
-  return match !== null && match.slice(1).some((part) => part !== undefined) && durationSeconds(text) > 0;
+  if (match === null) return false;
+  return match.slice(1).some((part) => part !== undefined) && durationSeconds(text) > 0;
 }
 
 /** Seconds in a duration; a number is already seconds. Throws RangeError on anything else. */

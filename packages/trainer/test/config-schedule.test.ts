@@ -74,7 +74,8 @@ describe("learning rate", () => {
   it("constant: the warmup ramp, then the peak", () => {
     const s = { kind: "constant" as const, peak: 5e-5, warmupSteps: 4, totalSteps: 100 };
     const expected = [0, 1.25e-5, 2.5e-5, 3.75e-5, 5e-5, 5e-5, 5e-5];
-    [0, 1, 2, 3, 4, 50, 99].forEach((t, i) => expect(learningRate(t, s)).toBeCloseTo(expected[i]!, 15));
+    for (const [i, t] of [0, 1, 2, 3, 4, 50, 99].entries())
+      expect(learningRate(t, s)).toBeCloseTo(expected[i]!, 15);
   });
 
   it("cosine: half a cosine from the peak to 0", () => {

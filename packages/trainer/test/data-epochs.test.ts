@@ -1,5 +1,5 @@
 /** Epoch construction: ZJU's index pairing (§1.2), per-task topic schedules (§2.1, §2.3), seeded orders. */
-import type { Task, TaskRow } from "@lethe/core";
+import { TASKS, type Task, type TaskRow } from "@lethe/core";
 import { describe, expect, it } from "vitest";
 import { chunks, seededOrder } from "../src/data/order.js";
 import { pairedEpoch } from "../src/data/pairing.js";
@@ -111,14 +111,9 @@ describe("topics (§2.1, §2.3)", () => {
   });
 
   it("shuffled: same seed → same epoch, another seed or epoch → another", () => {
-    const many = rows(
-      "forget",
-      Array.from({ length: 60 }, (_, i) => (["Task1", "Task2", "Task3"] as const)[i % 3]),
-    );
-    const keep = rows(
-      "retain",
-      Array.from({ length: 60 }, (_, i) => (["Task1", "Task2", "Task3"] as const)[i % 3]),
-    );
+    const cycle = Array.from({ length: 60 }, (_, i): Task => TASKS[i % 3]!);
+    const many = rows("forget", cycle);
+    const keep = rows("retain", cycle);
     const options = { batchSize: 4, shuffle: true, seed: 42, epoch: 0 };
     const a = topicEpoch(many, keep, options);
     expect(topicEpoch(many, keep, options)).toEqual(a);

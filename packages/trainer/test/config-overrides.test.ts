@@ -1,7 +1,7 @@
 /** `--dotted.path=value` overrides: YAML typing, order, unknown paths with the right suggestion. */
 import { describe, expect, it } from "vitest";
 import { editDistance } from "../src/config/edit-distance.js";
-import { type Override, parseOverride } from "../src/config/overrides.js";
+import { type Override, parseOverride, splitOverrides } from "../src/config/overrides.js";
 import { resolveTrainConfig } from "../src/config/resolve.js";
 
 const BASE = { model: "base", out: "runs/x", data: { forget: "f.jsonl" } };
@@ -38,6 +38,31 @@ describe("parseOverride", () => {
     expect(parseOverride("train.yml")).toBeNull();
     expect(parseOverride("--resume")).toBeNull();
     expect(parseOverride("-x=1")).toBeNull();
+  });
+});
+
+describe("splitOverrides", () => {
+  it("keeps positionals and other flags apart, in order", () => {
+    const { overrides, rest } = splitOverrides([
+      "train.yml",
+      "--optim.lr=1e-5",
+      "--resume",
+      "ckpt",
+      "--seed=3",
+    ]);
+    expect(rest).toEqual(["train.yml", "--resume", "ckpt"]);
+    expect(overrides).toEqual([
+      { path: "optim.lr", text: "1e-5" },
+      { path: "seed", text: "3" },
+    ]);
+  });
+
+  it("--preset=NAME acts as --preset NAME: the preset's values apply, under the file", () => {
+    const c = resolveTrainConfig({ ...BASE, grad_accum: 2 }, { overrides: flags("--preset=zju-under") });
+    expect(c.preset).toBe("zju-under");
+    expect(c.loss.retain_nll).toBe(0.4);
+    expect(c.batch_size).toBe(2);
+    expect(c.grad_accum).toBe(2);
   });
 });
 

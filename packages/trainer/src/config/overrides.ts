@@ -23,6 +23,18 @@ export function parseOverride(arg: string): Override | null {
   return match === null ? null : { path: match[1] as string, text: match[2] as string };
 }
 
+/** Separate `--dotted.path=value` arguments from the rest (positionals, `--resume CKPT`, `--print-config`). */
+export function splitOverrides(args: readonly string[]): { overrides: Override[]; rest: string[] } {
+  const overrides: Override[] = [];
+  const rest: string[] = [];
+  for (const arg of args) {
+    const override = parseOverride(arg);
+    if (override === null) rest.push(arg);
+    else overrides.push(override);
+  }
+  return { overrides, rest };
+}
+
 export function overrideValue(override: Override): unknown {
   try {
     return parseYaml(override.text);

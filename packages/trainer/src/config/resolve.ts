@@ -12,7 +12,7 @@ import type { z } from "zod";
 import { didYouMean } from "./edit-distance.js";
 import { ConfigError } from "./errors.js";
 import { describeIssue, issueLines, shown } from "./messages.js";
-import { applyOverrides, type Override } from "./overrides.js";
+import { applyOverrides, type Override, overrideValue } from "./overrides.js";
 import { PRESETS, type PresetDocument } from "./presets.js";
 import {
   type DraftTrainConfig,
@@ -77,7 +77,11 @@ export function mergedDocument(
   options: ResolveOptions = {},
 ): Record<string, unknown> {
   const fileDoc = structuredClone(document);
-  const presetName = options.preset ?? fileDoc["preset"];
+  // `--preset=NAME` arrives as an override but must act as `--preset NAME`: the preset goes under the file.
+  const presetFlag = (options.overrides ?? []).findLast((o) => o.path === "preset");
+  const overrides = (options.overrides ?? []).filter((o) => o.path !== "preset");
+  const flagPreset = presetFlag === undefined ? undefined : overrideValue(presetFlag);
+  const presetName = options.preset ?? flagPreset ?? fileDoc["preset"];
   let merged = fileDoc;
   if (presetName !== undefined && presetName !== null) {
     if (typeof presetName !== "string") {
@@ -88,7 +92,7 @@ export function mergedDocument(
     merged = deepMerge(presetDocument(presetName), fileDoc);
     merged["preset"] = presetName;
   }
-  return applyOverrides(merged, options.overrides ?? [], trainConfigSchema);
+  return applyOverrides(merged, overrides, trainConfigSchema);
 }
 
 function validate<S extends z.ZodType>(

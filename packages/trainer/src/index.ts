@@ -1,4 +1,8 @@
+export * from "./config/index.js";
+export * from "./data/index.js";
 export { HEAD_CHUNK_VALUES } from "./loss-head.js";
+export * from "./losses/index.js";
+export { type MicroBatch, Objective, type StepTerms } from "./objective.js";
 export { AdamW, type AdamWOptions, type AdamWState, clipScale, globalGradNorm } from "./optim/adamw.js";
 export {
   LORA_SCALING,

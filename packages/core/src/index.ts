@@ -11,6 +11,7 @@ export * from "./errors.js";
 export * from "./safetensors/header.js";
 export { joinSource, SafetensorsFile } from "./safetensors/reader.js";
 export * from "./safetensors/sharded.js";
+export { type NamedTensor, writeSafetensorsFile } from "./safetensors/write-file.js";
 export {
   layoutEntries,
   referenceOrder,

@@ -13,3 +13,16 @@ export {
   type Use,
 } from "./params.js";
 export { type Cotangents, type ForwardPass, type LossTarget, TrainingStep } from "./step.js";
+export {
+  materialise,
+  optimizerStep,
+  prepareTraining,
+  runTraining,
+  type StepRecord,
+  type TrainContext,
+  type TrainHooks,
+  type TrainOptions,
+  type TrainResult,
+  train,
+  trainableSpec,
+} from "./train.js";

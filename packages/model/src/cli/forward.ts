@@ -5,7 +5,7 @@
  * attention and written as zeros.
  */
 import { parseArgs } from "node:util";
-import { openStore, SafetensorsWriter, UsageError } from "@lethe/core";
+import { type NamedTensor, UsageError, writeSafetensorsFile } from "@lethe/core";
 import { loadModel } from "../runtime/load.js";
 import { cliRuntimeOptions, RUNTIME_FLAGS, RUNTIME_OPTIONS } from "./runtime-flags.js";
 
@@ -27,16 +27,6 @@ export function parseIds(text: string): number[][] {
       return Number(v);
     });
   });
-}
-
-function splitOut(out: string): { dir: string; key: string } {
-  const slash = out.lastIndexOf("/");
-  if (slash < 0) return { dir: ".", key: out };
-  return { dir: out.slice(0, slash) || "/", key: out.slice(slash + 1) };
-}
-
-function bytesOf(a: Float32Array | BigInt64Array): Uint8Array {
-  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 }
 
 export async function runForward(
@@ -76,13 +66,13 @@ export async function runForward(
     for (let k = 0; k < batch * seq; k++) if (mask[k] === 0) data.fill(0, k * width, (k + 1) * width);
     return data;
   };
-  const tensors: { name: string; dtype: "F32" | "I64"; shape: number[]; data: Uint8Array }[] = [
-    { name: "logits", dtype: "F32", shape: [batch, seq, V], data: bytesOf(zeroPads(r.logits!, V)) },
+  const tensors: NamedTensor[] = [
+    { name: "logits", dtype: "F32", shape: [batch, seq, V], data: zeroPads(r.logits!, V) },
     {
       name: "attention_mask",
       dtype: "I64",
       shape: [batch, seq],
-      data: bytesOf(BigInt64Array.from(mask, (m) => BigInt(m))),
+      data: BigInt64Array.from(mask, (m) => BigInt(m)),
     },
   ];
   for (const [name, data] of r.hidden!) {
@@ -90,23 +80,10 @@ export async function runForward(
       name: `hidden.${name}`,
       dtype: "F32",
       shape: [batch, seq, D],
-      data: bytesOf(zeroPads(data, D)),
+      data: zeroPads(data, D),
     });
   }
-  const { dir, key } = splitOut(values.out);
-  const store = openStore(dir);
-  const sink = store.createWriter(key);
-  const writer = new SafetensorsWriter(sink, tensors, {
-    metadata: { format: "pt", checkpoint: positionals[0]! },
-  });
-  try {
-    const byName = new Map(tensors.map((t) => [t.name, t.data]));
-    for (const name of writer.order) await writer.writeTensor(name, byName.get(name)!);
-    await writer.finish();
-  } catch (err) {
-    await writer.abort();
-    throw err;
-  }
+  await writeSafetensorsFile(values.out, tensors, { format: "pt", checkpoint: positionals[0]! });
   stdout.write(
     `${values.out}: logits [${batch},${seq},${V}], ${r.hidden!.size} hidden states [${batch},${seq},${D}]\n`,
   );

@@ -82,6 +82,16 @@ export class Objective {
     if (this.loss.rmu.coeff === "per_epoch") this.coefficients.clear();
   }
 
+  /** Adaptive RMU's per-topic coefficients so far (saved with a checkpoint, for resume). */
+  coefficientsSnapshot(): Record<string, number> {
+    return Object.fromEntries(this.coefficients);
+  }
+
+  restoreCoefficients(saved: Record<string, number>): void {
+    this.coefficients.clear();
+    for (const [topic, c] of Object.entries(saved)) this.coefficients.set(topic, c);
+  }
+
   /** Forward, loss, backward for one micro-batch; gradients are added scaled by `scale`. */
   async accumulate(mb: MicroBatch, scale: number): Promise<StepTerms> {
     return REPRESENTATION.has(this.loss.forget)

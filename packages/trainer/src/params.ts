@@ -220,6 +220,23 @@ export class ParameterSet {
     return feeds;
   }
 
+  /**
+   * The model as it is being trained, for generation or scoring: the frozen feeds with the trained ones on
+   * top (views of the masters, so it follows every update without a copy).
+   */
+  policyModel(): Model {
+    const w = this.model.weights;
+    const head = this.headFeeds(false);
+    const layers = w.layers.map((_, i) => ({ feeds: this.layerFeeds(i, false), lora: this.loraRanks(i) }));
+    return this.model.withWeights({
+      ...w,
+      embed: this.embedFeed(false),
+      lmHead: head[LM_HEAD_WEIGHT]!,
+      finalNorm: head[FINAL_NORM_WEIGHT] ?? null,
+      layers,
+    });
+  }
+
   zeroGrads(): void {
     for (const p of this.params) {
       if (!p.gradIsZero) p.grad.fill(0);

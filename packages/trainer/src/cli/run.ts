@@ -1,0 +1,171 @@
+/**
+ * `lethe-train CONFIG.yml`: a training run recorded by the tracker, with progress, a checkpoint at the end of
+ * every epoch (`OUT/epoch-N`, with the optimizer state for `--resume`) and at the end (`OUT/final`).
+ */
+import { type Run, startRun } from "@lethe/tracker";
+import { readTrainingState, writeTrainingCheckpoint } from "../checkpoint/index.js";
+import type { TrainConfig } from "../config/schema.js";
+import { prepareTraining, runTraining, type StepRecord, type TrainContext } from "../train.js";
+import { weightDeltaNorms } from "../weight-deltas.js";
+import { StepProgress } from "./progress.js";
+
+export interface RunTrainOptions {
+  session: { intraOpNumThreads?: number };
+  resume: string | null;
+  quiet: boolean;
+}
+
+export async function runTrain(config: TrainConfig, options: RunTrainOptions): Promise<number> {
+  const run = await startRun({
+    project: "lethe",
+    job_type: "train",
+    name: runName(config),
+    config: config as unknown as Record<string, unknown>,
+    exitHandlers: true,
+  });
+  try {
+    const context = await prepareTraining(config, { session: options.session });
+    const start = options.resume ? await resume(context, options.resume) : { epoch: 0, step: 0 };
+    run.artifact("model", "model", config.model, { role: "input" });
+    if (config.adapter) run.artifact("adapter", "model", config.adapter, { role: "input" });
+    const progress = new StepProgress(options.quiet, config.log_every);
+    const result = await runTraining(context, {
+      start,
+      hooks: {
+        onStep: (record, p) => {
+          run.log(stepMetrics(record), { step: record.step });
+          progress.update(record, p.step, p.total);
+        },
+        onEpochEnd: async (epoch, ctx, final) => {
+          progress.pause();
+          await endOfEpoch(run, ctx, epoch, final);
+        },
+      },
+    });
+    progress.finish();
+    run.summary({
+      steps: result.steps,
+      epochs: result.epochs,
+      seconds: result.seconds,
+      stopped_by: result.stoppedBy,
+    });
+    process.stderr.write(
+      `lethe-train: ${result.steps} steps, ${result.epochs} epochs in ${result.seconds.toFixed(1)} s (${result.stoppedBy}); ` +
+        `checkpoint ${finalUri(config)}\n`,
+    );
+    await run.finish(0);
+    return 0;
+  } catch (err) {
+    await run.finish(1);
+    throw err;
+  }
+}
+
+function runName(config: TrainConfig): string {
+  const parts = config.out.replace(/\/+$/, "").split("/");
+  return parts.at(-1) || "train";
+}
+
+const epochUri = (config: TrainConfig, epoch: number) =>
+  `${config.out.replace(/\/+$/, "")}/epoch-${epoch + 1}`;
+const finalUri = (config: TrainConfig) => `${config.out.replace(/\/+$/, "")}/final`;
+
+function stepMetrics(r: StepRecord): Record<string, number> {
+  const m: Record<string, number> = {
+    loss: r.loss,
+    grad_norm: r.gradNorm,
+    lr: r.lr,
+    tokens_per_s: r.tokensPerSecond,
+    epoch: r.epoch,
+  };
+  for (const [k, v] of Object.entries(r.terms)) m[`loss/${k}`] = v;
+  if (r.rmu) {
+    m["rmu/coeff"] = r.rmu.coeff;
+    m["rmu/forget_norm"] = r.rmu.forgetNorm;
+    if (r.rmu.retainNorm !== null) m["rmu/retain_norm"] = r.rmu.retainNorm;
+  }
+  return m;
+}
+
+/** Per-layer weight-delta norms to the tracker, then the epoch's checkpoint (and the final one). */
+async function endOfEpoch(run: Run, context: TrainContext, epoch: number, final: boolean): Promise<void> {
+  const deltas = weightDeltaNorms(context.params);
+  const metrics: Record<string, number> = {};
+  for (const d of deltas)
+    metrics[`delta/layer.${d.layer}`] = (metrics[`delta/layer.${d.layer}`] ?? 0) + d.norm ** 2;
+  for (const k of Object.keys(metrics)) metrics[k] = Math.sqrt(metrics[k]!);
+  run.log(metrics, { step: context.step });
+  run.table(
+    "weight_deltas",
+    ["epoch", "layer", "module", "norm"],
+    deltas.map((d) => [epoch + 1, d.layer, d.module, d.norm]),
+  );
+  const uri = epochUri(context.config, epoch);
+  await save(context, uri, epoch + 1);
+  run.artifact(`epoch-${epoch + 1}`, "model", uri, { epoch: epoch + 1, step: context.step });
+  if (final) {
+    await save(context, finalUri(context.config), epoch + 1);
+    run.artifact("final", "model", finalUri(context.config), {
+      epoch: epoch + 1,
+      step: context.step,
+      role: "output",
+    });
+  }
+}
+
+async function save(context: TrainContext, uri: string, epochsDone: number): Promise<void> {
+  const { config, params, optimizer, rows } = context;
+  const data = [{ role: "forget", uri: rows.files.forget }];
+  if (rows.files.retain) data.push({ role: "retain", uri: rows.files.retain });
+  await writeTrainingCheckpoint(uri, {
+    mode: config.params.mode,
+    params: params.params,
+    source: config.model,
+    ...(config.params.mode === "lora"
+      ? {
+          lora: {
+            r: config.params.lora.r,
+            alpha: config.params.lora.alpha,
+            dropout: config.params.lora.dropout,
+            target_modules: config.params.lora.target_modules,
+          },
+        }
+      : {}),
+    config,
+    data,
+    resume: {
+      optimizer: optimizer.state,
+      progress: {
+        epoch: epochsDone,
+        step: context.step,
+        examplesSeen: context.step * config.batch_size * config.grad_accum,
+        seeds: { seed: config.seed },
+        best: null,
+        rng: { rmuCoefficients: context.objective.coefficientsSnapshot() },
+      },
+    },
+  });
+}
+
+/** Restore masters, optimizer moments and progress from a checkpoint of this run. */
+async function resume(context: TrainContext, uri: string): Promise<{ epoch: number; step: number }> {
+  const state = await readTrainingState(uri);
+  for (const p of context.params.params) {
+    const saved = state.values.get(p.name);
+    if (!saved) throw new Error(`${uri}: no saved value for trainable parameter "${p.name}"`);
+    if (saved.length !== p.value.length)
+      throw new Error(
+        `${uri}: "${p.name}" has ${saved.length} values, the run's parameter ${p.value.length}`,
+      );
+    p.value.set(saved);
+  }
+  if (!state.optimizer || !state.progress)
+    throw new Error(
+      `${uri}: saved without optimizer state; it can start a new run (config model/adapter), not resume one`,
+    );
+  context.optimizer.load(state.optimizer);
+  const coefficients = state.progress.rng?.["rmuCoefficients"];
+  if (coefficients && typeof coefficients === "object")
+    context.objective.restoreCoefficients(coefficients as Record<string, number>);
+  return { epoch: state.progress.epoch, step: state.progress.step };
+}

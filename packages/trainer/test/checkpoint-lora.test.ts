@@ -176,7 +176,7 @@ describe("LoRA training checkpoints", () => {
     resumed.load(state.optimizer!);
     adam.step(1e-3);
     resumed.step(1e-3);
-    copy.forEach((c, k) => expect(sameBits(c.value, params.params[k]!.value)).toBe(true));
+    for (const [k, c] of copy.entries()) expect(sameBits(c.value, params.params[k]!.value)).toBe(true);
   });
 
   it("orders the state by the run's parameters and names the first mismatch", async () => {

@@ -1,3 +1,4 @@
+export * from "./checkpoint/index.js";
 export * from "./config/index.js";
 export * from "./data/index.js";
 export { HEAD_CHUNK_VALUES } from "./loss-head.js";
@@ -12,6 +13,7 @@ export {
   type TrainableSpec,
   type Use,
 } from "./params.js";
+export { resumeFrom, saveCheckpoint } from "./save.js";
 export { type Cotangents, type ForwardPass, type LossTarget, TrainingStep } from "./step.js";
 export {
   materialise,
@@ -26,3 +28,4 @@ export {
   train,
   trainableSpec,
 } from "./train.js";
+export { type WeightDelta, weightDeltaNorms } from "./weight-deltas.js";

@@ -3,8 +3,8 @@
  * every epoch (`OUT/epoch-N`, with the optimizer state for `--resume`) and at the end (`OUT/final`).
  */
 import { type Run, startRun } from "@lethe/tracker";
-import { readTrainingState, writeTrainingCheckpoint } from "../checkpoint/index.js";
 import type { TrainConfig } from "../config/schema.js";
+import { resumeFrom, saveCheckpoint } from "../save.js";
 import { prepareTraining, runTraining, type StepRecord, type TrainContext } from "../train.js";
 import { weightDeltaNorms } from "../weight-deltas.js";
 import { StepProgress } from "./progress.js";
@@ -25,7 +25,7 @@ export async function runTrain(config: TrainConfig, options: RunTrainOptions): P
   });
   try {
     const context = await prepareTraining(config, { session: options.session });
-    const start = options.resume ? await resume(context, options.resume) : { epoch: 0, step: 0 };
+    const start = options.resume ? await resumeFrom(context, options.resume) : { epoch: 0, step: 0 };
     run.artifact("model", "model", config.model, { role: "input" });
     if (config.adapter) run.artifact("adapter", "model", config.adapter, { role: "input" });
     const progress = new StepProgress(options.quiet, config.log_every);
@@ -101,10 +101,10 @@ async function endOfEpoch(run: Run, context: TrainContext, epoch: number, final:
     deltas.map((d) => [epoch + 1, d.layer, d.module, d.norm]),
   );
   const uri = epochUri(context.config, epoch);
-  await save(context, uri, epoch + 1);
+  await saveCheckpoint(context, uri, epoch + 1);
   run.artifact(`epoch-${epoch + 1}`, "model", uri, { epoch: epoch + 1, step: context.step });
   if (final) {
-    await save(context, finalUri(context.config), epoch + 1);
+    await saveCheckpoint(context, finalUri(context.config), epoch + 1);
     run.artifact("final", "model", finalUri(context.config), {
       epoch: epoch + 1,
       step: context.step,
@@ -113,59 +113,4 @@ async function endOfEpoch(run: Run, context: TrainContext, epoch: number, final:
   }
 }
 
-async function save(context: TrainContext, uri: string, epochsDone: number): Promise<void> {
-  const { config, params, optimizer, rows } = context;
-  const data = [{ role: "forget", uri: rows.files.forget }];
-  if (rows.files.retain) data.push({ role: "retain", uri: rows.files.retain });
-  await writeTrainingCheckpoint(uri, {
-    mode: config.params.mode,
-    params: params.params,
-    source: config.model,
-    ...(config.params.mode === "lora"
-      ? {
-          lora: {
-            r: config.params.lora.r,
-            alpha: config.params.lora.alpha,
-            dropout: config.params.lora.dropout,
-            target_modules: config.params.lora.target_modules,
-          },
-        }
-      : {}),
-    config,
-    data,
-    resume: {
-      optimizer: optimizer.state,
-      progress: {
-        epoch: epochsDone,
-        step: context.step,
-        examplesSeen: context.step * config.batch_size * config.grad_accum,
-        seeds: { seed: config.seed },
-        best: null,
-        rng: { rmuCoefficients: context.objective.coefficientsSnapshot() },
-      },
-    },
-  });
-}
-
 /** Restore masters, optimizer moments and progress from a checkpoint of this run. */
-async function resume(context: TrainContext, uri: string): Promise<{ epoch: number; step: number }> {
-  const state = await readTrainingState(uri);
-  for (const p of context.params.params) {
-    const saved = state.values.get(p.name);
-    if (!saved) throw new Error(`${uri}: no saved value for trainable parameter "${p.name}"`);
-    if (saved.length !== p.value.length)
-      throw new Error(
-        `${uri}: "${p.name}" has ${saved.length} values, the run's parameter ${p.value.length}`,
-      );
-    p.value.set(saved);
-  }
-  if (!state.optimizer || !state.progress)
-    throw new Error(
-      `${uri}: saved without optimizer state; it can start a new run (config model/adapter), not resume one`,
-    );
-  context.optimizer.load(state.optimizer);
-  const coefficients = state.progress.rng?.["rmuCoefficients"];
-  if (coefficients && typeof coefficients === "object")
-    context.objective.restoreCoefficients(coefficients as Record<string, number>);
-  return { epoch: state.progress.epoch, step: state.progress.step };
-}

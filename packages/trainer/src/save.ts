@@ -1,0 +1,66 @@
+/**
+ * A run's checkpoint: written at the end of each epoch (with the optimizer state and progress) and read back
+ * by `--resume`, which continues with the same weights, moments, schedule position and data order.
+ */
+import { readTrainingState, writeTrainingCheckpoint } from "./checkpoint/index.js";
+import type { TrainContext } from "./train.js";
+
+/** The run's trained parameters, optimizer state and progress as a checkpoint at `uri` (resumable). */
+export async function saveCheckpoint(context: TrainContext, uri: string, epochsDone: number): Promise<void> {
+  const { config, params, optimizer, rows } = context;
+  const data = [{ role: "forget", uri: rows.files.forget }];
+  if (rows.files.retain) data.push({ role: "retain", uri: rows.files.retain });
+  await writeTrainingCheckpoint(uri, {
+    mode: config.params.mode,
+    params: params.params,
+    source: config.model,
+    ...(config.params.mode === "lora"
+      ? {
+          lora: {
+            r: config.params.lora.r,
+            alpha: config.params.lora.alpha,
+            dropout: config.params.lora.dropout,
+            target_modules: config.params.lora.target_modules,
+          },
+        }
+      : {}),
+    config,
+    data,
+    resume: {
+      optimizer: optimizer.state,
+      progress: {
+        epoch: epochsDone,
+        step: context.step,
+        examplesSeen: context.step * config.batch_size * config.grad_accum,
+        seeds: { seed: config.seed },
+        best: null,
+        rng: { rmuCoefficients: context.objective.coefficientsSnapshot() },
+      },
+    },
+  });
+}
+
+export async function resumeFrom(
+  context: TrainContext,
+  uri: string,
+): Promise<{ epoch: number; step: number }> {
+  const state = await readTrainingState(uri);
+  for (const p of context.params.params) {
+    const saved = state.values.get(p.name);
+    if (!saved) throw new Error(`${uri}: no saved value for trainable parameter "${p.name}"`);
+    if (saved.length !== p.value.length)
+      throw new Error(
+        `${uri}: "${p.name}" has ${saved.length} values, the run's parameter ${p.value.length}`,
+      );
+    p.value.set(saved);
+  }
+  if (!state.optimizer || !state.progress)
+    throw new Error(
+      `${uri}: saved without optimizer state; it can start a new run (config model/adapter), not resume one`,
+    );
+  context.optimizer.load(state.optimizer);
+  const coefficients = state.progress.rng?.["rmuCoefficients"];
+  if (coefficients && typeof coefficients === "object")
+    context.objective.restoreCoefficients(coefficients as Record<string, number>);
+  return { epoch: state.progress.epoch, step: state.progress.step };
+}

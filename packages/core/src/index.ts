@@ -21,7 +21,13 @@ export {
 } from "./safetensors/writer.js";
 export { FileStore, removeStaleStaging } from "./store/file.js";
 export { PUBLISHING_MARKER } from "./store/markers.js";
-export { createS3StoreLazily, isRemoteUri, openStore, type StoreOptions } from "./store/open.js";
+export {
+  checkDestination,
+  createS3StoreLazily,
+  isRemoteUri,
+  openStore,
+  type StoreOptions,
+} from "./store/open.js";
 export type { S3StoreOptions } from "./store/s3.js";
 export * from "./store/types.js";
 export * from "./tensor/convert.js";

@@ -14,6 +14,7 @@ import {
   TOKENIZER_FILES,
 } from "@lethe/core";
 import { stringify } from "yaml";
+import { checkCompatible } from "./compatible.js";
 import { type MergeConfig, referenceString } from "./config/schema.js";
 import { mergeGtaTensor, type TensorStats } from "./engine/gta-tensor.js";
 import { mergeLinearTensor } from "./engine/linear-tensor.js";
@@ -124,6 +125,7 @@ export async function openInputs(config: MergeConfig, options: OpenOptions = {})
 }
 
 export function planFor(config: MergeConfig, inputs: OpenedInputs, options: MergeOptions): MergePlan {
+  checkCompatible(inputs.sources, inputs.baseSource ?? inputs.modelSources[0]!, inputs.baseSource !== null);
   const semantics = resolveSemantics(options, false);
   return planMergeFromSources({
     config,

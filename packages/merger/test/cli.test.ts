@@ -133,6 +133,50 @@ models:
     );
   });
 
+  it("refuses models whose config.json disagrees with the base, naming both", async () => {
+    const mamba = await writeModel(path.join(dir, "mamba"), tensors(1), {
+      config: { architectures: ["MambaForCausalLM"], num_hidden_layers: 2, torch_dtype: "bfloat16" },
+    });
+    const wide = await writeModel(path.join(dir, "wide"), tensors(1), {
+      config: { architectures: ["LlamaForCausalLM"], num_hidden_layers: 3, torch_dtype: "bfloat16" },
+    });
+    for (const [other, message] of [
+      [
+        mamba,
+        `model "${mamba}" (file://${mamba}) is MambaForCausalLM but the base "${base}" (file://${base}) is LlamaForCausalLM: models of different architectures cannot be merged`,
+      ],
+      [
+        wide,
+        `model "${wide}" (file://${wide}) has num_hidden_layers 3 but the base "${base}" (file://${base}) has 2: the models do not have the same shape`,
+      ],
+    ] as const) {
+      const out = path.join(dir, `out-${path.basename(other)}`);
+      const r = await runBin("merger", "lethe-merge", [config, out, `--models.1.model=${other}`, "--quiet"]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toBe(`lethe-merge: ${message}\n`);
+      expect(existsSync(out)).toBe(false);
+    }
+  });
+
+  it("checks the output before merging: a file where its parent must go, or a checkpoint already there", async () => {
+    const file = path.join(dir, "a-file");
+    await fs.writeFile(file, "x");
+    const r = await runBin("merger", "lethe-merge", [config, path.join(file, "merged"), "--quiet"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(
+      `lethe-merge: ${path.join(file, "merged")}: cannot create its parent directory: ${file} is a file, not a directory\n`,
+    );
+    // Before the models are even opened: the model path here does not exist.
+    const taken = await runBin("merger", "lethe-merge", [
+      config,
+      base,
+      "--models.1.model=/nowhere",
+      "--quiet",
+    ]);
+    expect(taken.code).toBe(1);
+    expect(taken.stderr).toBe(`lethe-merge: ${base}: already holds a checkpoint\n`);
+  });
+
   it("reads shard sizes with mergekit's k/M/B suffixes", () => {
     expect(parseSize("5B")).toBe(5e9);
     expect(parseSize("500M")).toBe(5e8);

@@ -157,10 +157,23 @@ export class FileStore implements Store {
     return new FileStore(this.pathOf(sub));
   }
 
-  async beginStaging(): Promise<Staging> {
+  /**
+   * What `beginStaging` refuses, without creating anything: a checkpoint or other files already there, a
+   * file in the way. Stages call it before their expensive part.
+   */
+  async checkDestination(): Promise<void> {
+    const st = await fs.stat(this.root).catch((err) => (isMissing(err) ? null : Promise.reject(err)));
+    if (st !== null && !st.isDirectory())
+      throw new ConflictError(`${this.root}: already exists and is a file, not a directory`);
     if (await this.head("lethe.json")) throw new ConflictError(`${this.root}: already holds a checkpoint`);
     const existing = await fs.readdir(this.root).catch((err) => (isMissing(err) ? [] : Promise.reject(err)));
     if (existing.length > 0) throw new ConflictError(`${this.root}: already exists and is not empty`);
+    const blocker = await fileOnTheWay(path.dirname(this.root));
+    if (blocker !== null) throw parentIsAFile(this.root, blocker);
+  }
+
+  async beginStaging(): Promise<Staging> {
+    await this.checkDestination();
     await mkdirParent(this.root);
     await removeStaleStaging(this.root);
     const stagingDir = path.join(
@@ -179,16 +192,26 @@ async function mkdirParent(destination: string): Promise<void> {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code !== "EEXIST" && code !== "ENOTDIR") throw err;
-    let blocker = path.dirname(destination);
-    while (path.dirname(blocker) !== blocker) {
-      const st = await fs.stat(blocker).catch(() => null);
-      if (st?.isFile()) break;
-      blocker = path.dirname(blocker);
-    }
-    throw new ConflictError(
-      `${destination}: cannot create its parent directory: ${blocker} is a file, not a directory`,
+    throw parentIsAFile(
+      destination,
+      (await fileOnTheWay(path.dirname(destination))) ?? path.dirname(destination),
     );
   }
+}
+
+/** The first existing path on the way to `dir` that is not a directory, or null. */
+async function fileOnTheWay(dir: string): Promise<string | null> {
+  for (let at = dir; ; at = path.dirname(at)) {
+    const st = await fs.stat(at).catch(() => null);
+    if (st !== null) return st.isDirectory() ? null : at;
+    if (path.dirname(at) === at) return null;
+  }
+}
+
+function parentIsAFile(destination: string, blocker: string): ConflictError {
+  return new ConflictError(
+    `${destination}: cannot create its parent directory: ${blocker} is a file, not a directory`,
+  );
 }
 
 function stagingPrefix(destination: string): string {

@@ -5,7 +5,7 @@
  * s3:// URI). Any config field can be overridden as --<dotted.path>=<value>, which is how a W&B sweep
  * agent passes parameters (--models.1.parameters.density=0.6).
  */
-import { progressBar, runCli, UsageError } from "@lethe/core";
+import { checkDestination, progressBar, runCli, UsageError } from "@lethe/core";
 import { loadConfigFile } from "../config/load.js";
 import type { Override } from "../config/overrides.js";
 import { TOP_LEVEL_KEYS } from "../config/schema.js";
@@ -162,6 +162,7 @@ async function main(argv: string[]): Promise<number> {
   const quiet = flags.has("quiet");
   const { config, document } = await loadConfigFile(configPath, overrides);
   options.configDocument = document;
+  if (!dryRun) await checkDestination(outUri!);
   if (!quiet) options.log = (line) => process.stderr.write(`${line}\n`);
   if (dryRun) {
     process.stdout.write(`${formatPlan(await planMerge(config, options))}\n`);

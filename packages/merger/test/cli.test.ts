@@ -2,6 +2,7 @@
 import { existsSync } from "node:fs";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
+import { readRun } from "@lethe/tracker";
 import { describe, expect, it } from "vitest";
 import { runBin } from "../../core/test/helpers/cli.js";
 import { parseSize } from "../src/cli/lethe-merge.js";
@@ -72,14 +73,35 @@ models:
     expect(existsSync(path.join(out, "tokenizer.json"))).toBe(true);
   });
 
-  it("records the statistics as a tracker run when LETHE_TRACKER is set", async () => {
+  it("records a tracker run by default: statistics, typed config, progress, input and output checkpoints", async () => {
     const runs = path.join(dir, "runs");
     const out = path.join(dir, "out-tracked");
+    const { LETHE_TRACKER: _unset, ...env } = process.env;
     const r = await runBin("merger", "lethe-merge", [config, out, "--threads", "1"], {
-      env: { ...process.env, LETHE_TRACKER: "local", LETHE_RUNS_DIR: runs },
+      env: { ...env, LETHE_RUNS_DIR: runs },
     });
     expect(r.code).toBe(0);
     const runDir = /tracked in (.+)\n/.exec(r.stderr)![1]!;
+    const run = await readRun(runDir);
+    expect(run.meta).toMatchObject({ job_type: "merge", state: "finished", exit_code: 0 });
+    expect(run.config["models"]).toEqual([
+      { model: a, parameters: { weight: 1, density: 0.5 } },
+      { model: b, parameters: { weight: 1, density: 0.5 } },
+    ]);
+    expect(run.config["semantics"]).toBe("mergekit");
+    expect(run.history.at(-1)!["progress/merge"]).toBe(1);
+    expect(run.artifacts.map((x) => [x.uri, x.metadata["role"]])).toEqual([
+      [base, "input"],
+      [a, "input"],
+      [b, "input"],
+      [`file://${out}`, "output"],
+    ]);
+    expect(run.artifacts[3]!.metadata["parents"]).toEqual([`file://${base}`, `file://${a}`, `file://${b}`]);
+    const opted = await runBin("merger", "lethe-merge", [config, `${out}-none`, "--threads", "1"], {
+      env: { ...env, LETHE_RUNS_DIR: path.join(dir, "runs-none"), LETHE_TRACKER: "none" },
+    });
+    expect(opted.code).toBe(0);
+    expect(existsSync(path.join(dir, "runs-none"))).toBe(false);
     const summary = JSON.parse(await fs.readFile(path.join(runDir, "summary.json"), "utf8"));
     const manifest = JSON.parse(await fs.readFile(path.join(out, "lethe.json"), "utf8"));
     // The same numbers as the manifest's metrics.

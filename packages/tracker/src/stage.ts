@@ -18,12 +18,13 @@ export interface StageCheckpoint {
   type?: string;
 }
 
-export async function startStageRun(
-  jobType: string,
-  config: JsonObject,
-  options: { name?: string } = {},
-): Promise<Run> {
-  return startRun({ project: "lethe", job_type: jobType, config, ...options });
+/**
+ * The stage's run, named after what it works on (`merge merged`, `eval merged`) unless WANDB_NAME names it;
+ * inside a sweep trial whose program is the stage itself, it is the trial's run (the sweep's variables).
+ */
+export async function startStageRun(jobType: string, config: JsonObject, subject: string): Promise<Run> {
+  const name = process.env["WANDB_NAME"] || `${jobType} ${artifactName(subject)}`;
+  return startRun({ project: "lethe", job_type: jobType, config, name });
 }
 
 /** A name the tracker accepts, from a URI: `s3://b/runs/merged/` → `merged`. */
@@ -57,7 +58,7 @@ export function recordOutput(
   });
 }
 
-/** `(stage, done, total)` progress as history rows: `{"progress/generate_forget": 0.5, "progress/done": 12}`. */
+/** `(stage, done, total)` progress as history rows, `{"progress/generate_forget": 0.5}`, at most one per `everyMs`. */
 export function progressLogger(
   run: Run,
   everyMs = 1000,
@@ -68,6 +69,6 @@ export function progressLogger(
     if (done < total && now - last < everyMs) return;
     last = now;
     const key = stage.toLowerCase().replace(/[^a-z0-9]+/g, "_");
-    run.log({ [`progress/${key}`]: total === 0 ? 1 : done / total, [`progress/${key}_done`]: done });
+    run.log({ [`progress/${key}`]: total === 0 ? 1 : done / total });
   };
 }

@@ -26,7 +26,7 @@ function closedPort(): Promise<number> {
 
 const RETRY_LINE = (url: string) =>
   new RegExp(
-    `^lethe-track.*: W&B \\w+ at ${url.replace(/[.]/g, "\\.")}/graphql: ECONNREFUSED; retry (\\d+) in [\\d.]+ s \\([\\d.]+ s so far, giving up after 2 s\\)$`,
+    `^lethe-track.*: W&B \\w+ at ${url.replace(/[.]/g, "\\.")}/graphql: ECONNREFUSED; retry (\\d+) in [\\d.]+ s \\([\\d.]+ s so far, giving up after 3 s\\)$`,
   );
 
 describe("an unreachable W&B server", () => {
@@ -39,7 +39,7 @@ describe("an unreachable W&B server", () => {
     offline.log({ loss: 1 });
     await offline.finish(0);
     const url = `http://127.0.0.1:${await closedPort()}`;
-    const env = { ...process.env, WANDB_BASE_URL: url, WANDB_API_KEY: "k", LETHE_WANDB_GIVE_UP_S: "2" };
+    const env = { ...process.env, WANDB_BASE_URL: url, WANDB_API_KEY: "k", LETHE_WANDB_GIVE_UP_S: "3" };
     for (const args of [
       ["sync", offline.dir!],
       ["agent", "e/p/sweep1"],
@@ -60,7 +60,7 @@ describe("an unreachable W&B server", () => {
         ),
       );
       expect(rest).toContain(
-        `check WANDB_BASE_URL (now ${url}) and that the server is up; to work without it, set WANDB_MODE=offline and upload later with \`lethe-track sync RUN_DIR\`; LETHE_WANDB_GIVE_UP_S sets how long to retry (now 2)`,
+        `check WANDB_BASE_URL (now ${url}) and that the server is up; to work without it, set WANDB_MODE=offline and upload later with \`lethe-track sync RUN_DIR\`; LETHE_WANDB_GIVE_UP_S sets how long to retry (now 3)`,
       );
     }
   });

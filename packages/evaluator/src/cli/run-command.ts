@@ -126,11 +126,16 @@ function runConfig(args: RunArgs) {
 export async function runCommand(argv: string[]): Promise<EvalReport> {
   const args = parseRunArgs(argv);
   const config = runConfig(args);
-  const tracking = await trackStage("eval", config, [
-    { uri: args.checkpoint },
-    ...(args.adapter !== undefined ? [{ uri: args.adapter, type: "adapter" }] : []),
-    ...(args.base !== undefined ? [{ uri: args.base }] : []),
-  ]);
+  const tracking = await trackStage(
+    "eval",
+    config,
+    [
+      { uri: args.checkpoint },
+      ...(args.adapter !== undefined ? [{ uri: args.adapter, type: "adapter" }] : []),
+      ...(args.base !== undefined ? [{ uri: args.base }] : []),
+    ],
+    args.checkpoint,
+  );
   return tracking.around(() => evaluate(args, tracking));
 }
 

@@ -1,3 +1,4 @@
+import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { UsageError } from "@lethe/core";
 import type { EvalReport } from "../report.js";
@@ -58,6 +59,7 @@ export async function scoreCommand(argv: string[]): Promise<EvalReport> {
       out,
     },
     [],
+    path.dirname(path.resolve(inputs.forget)),
   );
   return tracking.around(async () => {
     checkWritable("--out", out, "file");

@@ -29,8 +29,9 @@ export async function trackStage(
   jobType: string,
   config: JsonObject,
   inputs: StageCheckpoint[],
+  subject: string,
 ): Promise<StageTracking> {
-  const run = await startStageRun(jobType, config);
+  const run = await startStageRun(jobType, config, subject);
   recordInputs(run, inputs);
   return {
     run,

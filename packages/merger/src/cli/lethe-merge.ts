@@ -172,6 +172,7 @@ async function main(argv: string[]): Promise<number> {
   const run = await startStageRun(
     "merge",
     mergeRunConfig(document, outUri!, { threads: options.threads ?? null }),
+    outUri!,
   );
   recordInputs(
     run,

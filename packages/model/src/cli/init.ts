@@ -110,23 +110,27 @@ export async function runInit(
   const ropeTheta = positive("rope-theta", values["rope-theta"]);
   const clipQkv = positive("clip-qkv", values["clip-qkv"]);
 
-  const run = await startStageRun("init", {
+  const run = await startStageRun(
+    "init",
+    {
+      out,
+      arch,
+      layers,
+      hidden,
+      heads,
+      kv_heads: kvHeads ?? heads,
+      intermediate,
+      vocab_from: vocabFrom,
+      vocab_size: vocabSize ?? null,
+      seed,
+      dtype: dtypeFlag,
+      tie_embeddings: values["tie-embeddings"] ?? false,
+      rope_theta: ropeTheta ?? null,
+      clip_qkv: clipQkv ?? null,
+      max_position_embeddings: maxPositionEmbeddings ?? null,
+    },
     out,
-    arch,
-    layers,
-    hidden,
-    heads,
-    kv_heads: kvHeads ?? heads,
-    intermediate,
-    vocab_from: vocabFrom,
-    vocab_size: vocabSize ?? null,
-    seed,
-    dtype: dtypeFlag,
-    tie_embeddings: values["tie-embeddings"] ?? false,
-    rope_theta: ropeTheta ?? null,
-    clip_qkv: clipQkv ?? null,
-    max_position_embeddings: maxPositionEmbeddings ?? null,
-  });
+  );
   recordInputs(run, [{ uri: vocabFrom, type: "dataset" }]);
   let model: Awaited<ReturnType<typeof createTinyModel>>;
   try {

@@ -246,7 +246,9 @@ export function drawParallel(container, { dims, items, color, colorLabel }) {
       : s.cats.map((c) => [s.y(JSON.parse(c)), c.replace(/^"|"$/g, "")]);
     for (const [y, text] of labels) {
       svg("line", { x1: xs[i] - 4, x2: xs[i], y1: y, y2: y }, g);
-      svg("text", { x: xs[i] - 7, y: y + 4, "text-anchor": "end" }, g, text);
+      // Category values (paths, names) keep their end, which tells them apart, within the axis spacing.
+      const label = svg("text", { x: xs[i] - 7, y: y + 4, "text-anchor": "end" }, g, truncateStart(text, 16));
+      if (label.textContent !== text) svg("title", {}, label, text);
     }
   });
 }
@@ -489,4 +491,8 @@ export function drawLineage(container, { nodes, edges }) {
 
 function truncate(text, n) {
   return text.length > n ? `${text.slice(0, n - 1)}…` : text;
+}
+
+function truncateStart(text, n) {
+  return text.length > n ? `…${text.slice(text.length - n + 1)}` : text;
 }

@@ -199,6 +199,15 @@ models:
     expect(taken.stderr).toBe(`lethe-merge: ${base}: already holds a checkpoint\n`);
   });
 
+  it("--help lists every option the README documents", async () => {
+    const readme = await fs.readFile(path.join(__dirname, "..", "README.md"), "utf8");
+    const options = /Options: ([\s\S]*?)\.\n/.exec(readme)![1]!.match(/--[a-z][a-z0-9-]*/g)!;
+    expect(options.length).toBeGreaterThan(10);
+    const help = await runBin("merger", "lethe-merge", ["--help"]);
+    expect(help.code).toBe(0);
+    for (const flag of options) expect(help.stdout, flag).toContain(flag);
+  });
+
   it("reads shard sizes with mergekit's k/M/B suffixes", () => {
     expect(parseSize("5B")).toBe(5e9);
     expect(parseSize("500M")).toBe(5e8);

@@ -22,9 +22,21 @@ export interface StageCheckpoint {
  * The stage's run, named after what it works on (`merge merged`, `eval merged`) unless WANDB_NAME names it;
  * inside a sweep trial whose program is the stage itself, it is the trial's run (the sweep's variables).
  */
-export async function startStageRun(jobType: string, config: JsonObject, subject: string): Promise<Run> {
-  const name = process.env["WANDB_NAME"] || `${jobType} ${artifactName(subject)}`;
-  return startRun({ project: "lethe", job_type: jobType, config, name });
+export async function startStageRun(
+  jobType: string,
+  config: JsonObject,
+  subject: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Run> {
+  // A run named by its environment (a sweep trial's WANDB_RUN_ID / WANDB_NAME) keeps that name.
+  const named = Boolean(env["WANDB_RUN_ID"] || env["WANDB_NAME"]);
+  return startRun({
+    project: "lethe",
+    job_type: jobType,
+    config,
+    env,
+    ...(named ? {} : { name: `${jobType} ${artifactName(subject)}` }),
+  });
 }
 
 /** A name the tracker accepts, from a URI: `s3://b/runs/merged/` → `merged`. */

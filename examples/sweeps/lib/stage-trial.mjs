@@ -44,7 +44,13 @@ export function splitArgs(argv) {
  */
 function stageEnv(group) {
   const env = { ...process.env };
-  for (const key of ["WANDB_RUN_ID", "WANDB_RESUME", "WANDB_NAME", "WANDB_SWEEP_ID", "WANDB_SWEEP_PARAM_PATH"])
+  for (const key of [
+    "WANDB_RUN_ID",
+    "WANDB_RESUME",
+    "WANDB_NAME",
+    "WANDB_SWEEP_ID",
+    "WANDB_SWEEP_PARAM_PATH",
+  ])
     delete env[key];
   if (group) env.WANDB_RUN_GROUP = group;
   return env;
@@ -53,7 +59,10 @@ function stageEnv(group) {
 function run(argv, group) {
   process.stderr.write(`$ ${argv.join(" ")}\n`);
   return new Promise((resolveRun, reject) => {
-    const child = spawn(argv[0], argv.slice(1), { stdio: ["ignore", "inherit", "inherit"], env: stageEnv(group) });
+    const child = spawn(argv[0], argv.slice(1), {
+      stdio: ["ignore", "inherit", "inherit"],
+      env: stageEnv(group),
+    });
     child.on("error", reject);
     child.on("close", (code, signal) => {
       if (code === 0) resolveRun();

@@ -1,6 +1,4 @@
-import { mkdir, writeFile } from "node:fs/promises";
-import * as path from "node:path";
-import type { TaskRow } from "@lethe/core";
+import { FileStore, type TaskRow } from "@lethe/core";
 import { type LoadedInputs, loadRunInputs, type RunInputs } from "./inputs.js";
 import type { PartialFile } from "./io/partial-file.js";
 import type { NllRow, PredictionRow } from "./io/prediction-rows.js";
@@ -161,11 +159,13 @@ async function writePredictions(
     mmlu: MmluResult | undefined;
   },
 ): Promise<void> {
-  await mkdir(dir, { recursive: true });
+  // Each file whole or not at all (temporary name, then rename; removed on SIGINT/SIGTERM).
+  const store = new FileStore(dir);
+  const write = (name: string, text: string) => store.put(name, new TextEncoder().encode(text));
   const strip = ({ kind: _kind, ...row }: PredictionRow) => row;
-  await writeFile(path.join(dir, "forget.jsonl"), jsonl(out.forget.map(strip)));
-  await writeFile(path.join(dir, "retain.jsonl"), jsonl(out.retain.map(strip)));
-  if (out.memberNll) await writeFile(path.join(dir, "member_nll.jsonl"), jsonl(out.memberNll));
-  if (out.nonmemberNll) await writeFile(path.join(dir, "nonmember_nll.jsonl"), jsonl(out.nonmemberNll));
-  if (out.mmlu) await writeFile(path.join(dir, "mmlu.json"), `${JSON.stringify(out.mmlu, null, 2)}\n`);
+  await write("forget.jsonl", jsonl(out.forget.map(strip)));
+  await write("retain.jsonl", jsonl(out.retain.map(strip)));
+  if (out.memberNll) await write("member_nll.jsonl", jsonl(out.memberNll));
+  if (out.nonmemberNll) await write("nonmember_nll.jsonl", jsonl(out.nonmemberNll));
+  if (out.mmlu) await write("mmlu.json", `${JSON.stringify(out.mmlu, null, 2)}\n`);
 }

@@ -1,3 +1,5 @@
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { defineConfig } from "vitest/config";
 
 // One config for every package. Tests import workspace packages from their TypeScript sources
@@ -11,6 +13,9 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: "forks",
+    // Every stage records a tracker run by default: keep the runs of tests that do not choose a directory
+    // out of the working tree.
+    env: { LETHE_RUNS_DIR: process.env["LETHE_RUNS_DIR"] ?? join(tmpdir(), "lethe-test-runs") },
     // The JSON report is what .ci/run counts; the default reporter is what people read.
     reporters: ["default", ["json", { outputFile: ".tmp/vitest-report.json" }]],
   },

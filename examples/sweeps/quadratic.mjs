@@ -47,7 +47,8 @@ const uniform = () => {
 };
 const gaussian = () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
 
-const run = await startRun({ project: "lethe-examples", name: "quadratic", config: { x, y, steps, noise } });
+// No name: the run is named as the sweep names the trial, not after this program.
+const run = await startRun({ project: "lethe-examples", config: { x, y, steps, noise } });
 const floor = (x - 0.3) ** 2 + (y + 0.2) ** 2;
 let loss = Number.NaN;
 for (let step = 0; step < steps; step++) {

@@ -38,10 +38,31 @@ export function splitArgs(argv) {
   return { evalFlags, stage, outRoot };
 }
 
-function run(argv) {
+/**
+ * The stages record runs of their own, in the trial's group: they must not reopen the trial's run, which
+ * this program holds open (two writers of one run directory overwrite each other's artifacts).
+ */
+function stageEnv(group) {
+  const env = { ...process.env };
+  for (const key of [
+    "WANDB_RUN_ID",
+    "WANDB_RESUME",
+    "WANDB_NAME",
+    "WANDB_SWEEP_ID",
+    "WANDB_SWEEP_PARAM_PATH",
+  ])
+    delete env[key];
+  if (group) env.WANDB_RUN_GROUP = group;
+  return env;
+}
+
+function run(argv, group) {
   process.stderr.write(`$ ${argv.join(" ")}\n`);
   return new Promise((resolveRun, reject) => {
-    const child = spawn(argv[0], argv.slice(1), { stdio: ["ignore", "inherit", "inherit"] });
+    const child = spawn(argv[0], argv.slice(1), {
+      stdio: ["ignore", "inherit", "inherit"],
+      env: stageEnv(group),
+    });
     child.on("error", reject);
     child.on("close", (code, signal) => {
       if (code === 0) resolveRun();
@@ -70,12 +91,14 @@ export function evalSummary(report) {
  */
 export async function stageThenEval({ name, makeStageArgv, parents = [] }) {
   const { evalFlags, stage, outRoot } = splitArgs(process.argv.slice(2));
-  const runLog = await startRun({ project: "lethe", name, job_type: "sweep-trial" });
+  // Named as the sweep names the trial (its run id unless WANDB_NAME), not after this program.
+  const runLog = await startRun({ project: "lethe", job_type: "sweep-trial" });
   const checkpoint = resolve(outRoot, runLog.id);
-  await run(makeStageArgv(checkpoint, stage));
+  const group = runLog.info.group;
+  await run(makeStageArgv(checkpoint, stage), group);
   runLog.artifact(name, "checkpoint", checkpoint, { parents });
   const evalJson = join(checkpoint, "eval.json");
-  await run([...cli("evaluator", "lethe-eval"), "run", checkpoint, ...evalFlags, "--out", evalJson]);
+  await run([...cli("evaluator", "lethe-eval"), "run", checkpoint, ...evalFlags, "--out", evalJson], group);
   const summary = evalSummary(JSON.parse(await readFile(evalJson, "utf8")));
   runLog.summary(summary);
   process.stdout.write(`${JSON.stringify(summary)}\n`);

@@ -8,6 +8,7 @@ export { formatBytes, type Progress, progressBar } from "./cli/progress.js";
 export { runCli, UsageError } from "./cli/run-cli.js";
 export * from "./data/index.js";
 export * from "./errors.js";
+export { type InterruptHandler, type InterruptSignal, onInterrupt } from "./process/interrupt.js";
 export * from "./safetensors/header.js";
 export { joinSource, SafetensorsFile } from "./safetensors/reader.js";
 export * from "./safetensors/sharded.js";
@@ -19,9 +20,15 @@ export {
   type TensorBytes,
   type TensorSpec,
 } from "./safetensors/writer.js";
-export { FileStore } from "./store/file.js";
+export { FileStore, removeStaleStaging } from "./store/file.js";
 export { PUBLISHING_MARKER } from "./store/markers.js";
-export { createS3StoreLazily, isRemoteUri, openStore, type StoreOptions } from "./store/open.js";
+export {
+  checkDestination,
+  createS3StoreLazily,
+  isRemoteUri,
+  openStore,
+  type StoreOptions,
+} from "./store/open.js";
 export type { S3StoreOptions } from "./store/s3.js";
 export * from "./store/types.js";
 export * from "./tensor/convert.js";

@@ -173,3 +173,21 @@ describe("lethe-data (in process)", () => {
     );
   });
 });
+
+describe("lethe-data synth over an existing dataset", () => {
+  it("refuses without --force, naming a file that is there, and overwrites with it", async () => {
+    const out = path.join(root, "again");
+    expect((await inProcess(["synth", "--out", out, "--seed", "1"])).code).toBe(0);
+    writeFileSync(path.join(out, "forget.jsonl"), "edited\n");
+    const refused = await inProcess(["synth", "--out", out, "--seed", "2"]);
+    expect(refused).toEqual({
+      code: 1,
+      stdout: "",
+      stderr: `lethe-data: ${out}: already exists and is not empty (README.md); pass --force to overwrite the dataset there\n`,
+    });
+    expect(readFileSync(path.join(out, "forget.jsonl"), "utf8")).toBe("edited\n");
+    const forced = await inProcess(["synth", "--out", out, "--seed", "1", "--force"]);
+    expect(forced.code).toBe(0);
+    expect(readFileSync(path.join(out, "forget.jsonl"), "utf8")).not.toBe("edited\n");
+  });
+});

@@ -232,6 +232,18 @@ describe("writers", () => {
   });
 });
 
+describe("MIA loader", () => {
+  it("gives one message for a file of {id, nll} rows, not one error per row", async () => {
+    const file = path.join(root, "nll-rows.jsonl");
+    writeFileSync(file, '{"id":"1","nll":2.5}\n{"id":"2","nll":1.5}\n{"id":"3","nll":0.5}\n');
+    const err = await loadMiaRows(file).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DatasetError);
+    expect((err as Error).message).toBe(
+      `${file}: holds {id, nll} rows (NLLs already computed, as \`lethe-eval score --mia-member\` reads), not MIA documents {id, document}`,
+    );
+  });
+});
+
 describe("MMLU layout", () => {
   it("parses pandas-style CSV: quotes, commas, escaped quotes, newlines and CRLF", () => {
     const text =

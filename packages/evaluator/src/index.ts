@@ -1,3 +1,5 @@
+export { type LoadedInputs, loadRunInputs, type RunInputs } from "./inputs.js";
+export { PartialFile, type PartialKey, type PartialStage, type PartialStages } from "./io/partial-file.js";
 export { loadNllRows, loadPredictionRows, type NllRow, type PredictionRow } from "./io/prediction-rows.js";
 export { accumulateResidual, compareResidualStreams } from "./layers/residual.js";
 export type { LayerAnalysis, ResidualLayerStats, WeightDeltaStats } from "./layers/types.js";
@@ -14,7 +16,7 @@ export {
   type MmluItem,
   mmluPrompt,
 } from "./mmlu/prompt.js";
-export { mapInBatches } from "./model/batches.js";
+export { type BatchResume, mapInBatches } from "./model/batches.js";
 export type { EvalModel, TextHiddenStates } from "./model/eval-model.js";
 export { DEFAULT_MAX_NEW_TOKENS, type GenerateOptions, generateRows } from "./model/generate.js";
 export { cleanUpTokenization, LetheEvalModel, type LoadEvalModelOptions } from "./model/lethe-eval-model.js";
@@ -26,7 +28,7 @@ export { buildReport, type EvalReport, type ReportInputs } from "./report.js";
 export { porterStem } from "./rouge/porter-stemmer.js";
 export { lcsLength, type RougeLScore, rougeL, rougeLRecall } from "./rouge/rouge-l.js";
 export { rougeTokenize } from "./rouge/tokenize.js";
-export { type LayerBase, type RunInputs, type RunOptions, type RunTimings, runEvaluation } from "./run.js";
+export { type LayerBase, type RunOptions, type RunTimings, runEvaluation } from "./run.js";
 export { checkAccuracy, type ScoreFilesInput, scoreFiles } from "./score-files.js";
 export {
   type AggregateTerm,

@@ -1,28 +1,18 @@
-import { mkdir, writeFile } from "node:fs/promises";
-import * as path from "node:path";
-import { loadMiaRows, loadTaskRows, type TaskRow } from "@lethe/core";
+import { FileStore, type TaskRow } from "@lethe/core";
+import { type LoadedInputs, loadRunInputs, type RunInputs } from "./inputs.js";
+import type { PartialFile } from "./io/partial-file.js";
 import type { NllRow, PredictionRow } from "./io/prediction-rows.js";
 import { compareResidualStreams } from "./layers/residual.js";
 import type { LayerAnalysis } from "./layers/types.js";
 import { weightDeltas } from "./layers/weight-delta.js";
 import { type EvalLogger, logReport } from "./logging.js";
 import { evaluateMmlu, type MmluResult } from "./mmlu/evaluate.js";
-import { loadMultipleChoice } from "./mmlu/load.js";
 import type { EvalModel } from "./model/eval-model.js";
 import { DEFAULT_MAX_NEW_TOKENS, generateRows } from "./model/generate.js";
 import { documentNll } from "./model/mia-nll.js";
 import { buildReport, type EvalReport } from "./report.js";
 
-export interface RunInputs {
-  /** Dataset files (.jsonl, .parquet, .json): the rows to generate for. */
-  forget: string;
-  retain: string;
-  /** MIA documents (`id, document`); both or neither. */
-  miaMember?: string;
-  miaNonmember?: string;
-  /** open-instruct's MMLU layout: a directory (test/<subject>_test.csv, dev/<subject>_dev.csv) or one CSV file. */
-  mmlu?: string;
-}
+export type { RunInputs };
 
 /** The base to compare against for the layer-wise analysis. */
 export interface LayerBase {
@@ -48,6 +38,8 @@ export interface RunOptions {
   logger?: EvalLogger;
   /** Progress lines (stage, done, total). */
   onProgress?: (stage: string, done: number, total: number) => void;
+  /** Where results are recorded as they are produced, and read back from on resume. */
+  partial?: Pick<PartialFile, "stage">;
 }
 
 export interface RunTimings {
@@ -61,48 +53,52 @@ export interface RunTimings {
 /** The whole evaluation of one model: generate, MIA NLLs, MMLU, score, optional layer analysis. */
 export async function runEvaluation(
   model: EvalModel,
-  inputs: RunInputs,
+  inputs: RunInputs | LoadedInputs,
   options: RunOptions = {},
 ): Promise<EvalReport & { timings: RunTimings; mmlu_details?: MmluResult }> {
   const batchSize = options.batchSize ?? 8;
   const progress = (stage: string) => (done: number, total: number) =>
     options.onProgress?.(stage, done, total);
-  const [forgetRows, retainRows] = await Promise.all([
-    loadTaskRows(inputs.forget, { split: "forget" }),
-    loadTaskRows(inputs.retain, { split: "retain" }),
-  ]);
+  const loaded =
+    "forgetRows" in inputs ? inputs : await loadRunInputs(inputs, { ntrain: options.ntrain ?? 5 });
+  const { forgetRows, retainRows } = loaded;
 
   const started = performance.now();
   const tokensBefore = model.generatedTokens;
-  const generate = (rows: TaskRow[], stage: string): Promise<PredictionRow[]> =>
+  const generate = (rows: TaskRow[], split: "forget" | "retain"): Promise<PredictionRow[]> =>
     generateRows(model, rows, {
       maxNewTokens: options.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS,
       batchSize,
-      onBatch: progress(stage),
+      onBatch: progress(`generate ${split}`),
+      ...(options.partial ? { resume: options.partial.stage(split) } : {}),
     });
-  const forget = await generate(forgetRows, "generate forget");
-  const retain = await generate(retainRows, "generate retain");
+  const forget = await generate(forgetRows, "forget");
+  const retain = await generate(retainRows, "retain");
   const generationSeconds = (performance.now() - started) / 1000;
   const tokensAfter = model.generatedTokens;
 
   let memberNll: NllRow[] | undefined;
   let nonmemberNll: NllRow[] | undefined;
-  if (inputs.miaMember !== undefined && inputs.miaNonmember !== undefined) {
-    const [members, nonmembers] = await Promise.all([
-      loadMiaRows(inputs.miaMember),
-      loadMiaRows(inputs.miaNonmember),
-    ]);
-    memberNll = await documentNll(model, members, { batchSize, onBatch: progress("MIA members") });
-    nonmemberNll = await documentNll(model, nonmembers, { batchSize, onBatch: progress("MIA non-members") });
+  if (loaded.mia !== undefined) {
+    memberNll = await documentNll(model, loaded.mia.members, {
+      batchSize,
+      onBatch: progress("MIA members"),
+      ...(options.partial ? { resume: options.partial.stage("mia_member") } : {}),
+    });
+    nonmemberNll = await documentNll(model, loaded.mia.nonmembers, {
+      batchSize,
+      onBatch: progress("MIA non-members"),
+      ...(options.partial ? { resume: options.partial.stage("mia_nonmember") } : {}),
+    });
   }
 
   let mmlu: MmluResult | undefined;
-  if (inputs.mmlu !== undefined) {
-    const subjects = await loadMultipleChoice(inputs.mmlu);
-    mmlu = await evaluateMmlu(model, subjects, {
+  if (loaded.mmlu !== undefined) {
+    mmlu = await evaluateMmlu(model, loaded.mmlu, {
       ntrain: options.ntrain ?? 5,
       batchSize,
       onBatch: progress("MMLU"),
+      ...(options.partial ? { resume: options.partial.stage("mmlu") } : {}),
     });
   }
 
@@ -163,11 +159,13 @@ async function writePredictions(
     mmlu: MmluResult | undefined;
   },
 ): Promise<void> {
-  await mkdir(dir, { recursive: true });
+  // Each file whole or not at all (temporary name, then rename; removed on SIGINT/SIGTERM).
+  const store = new FileStore(dir);
+  const write = (name: string, text: string) => store.put(name, new TextEncoder().encode(text));
   const strip = ({ kind: _kind, ...row }: PredictionRow) => row;
-  await writeFile(path.join(dir, "forget.jsonl"), jsonl(out.forget.map(strip)));
-  await writeFile(path.join(dir, "retain.jsonl"), jsonl(out.retain.map(strip)));
-  if (out.memberNll) await writeFile(path.join(dir, "member_nll.jsonl"), jsonl(out.memberNll));
-  if (out.nonmemberNll) await writeFile(path.join(dir, "nonmember_nll.jsonl"), jsonl(out.nonmemberNll));
-  if (out.mmlu) await writeFile(path.join(dir, "mmlu.json"), `${JSON.stringify(out.mmlu, null, 2)}\n`);
+  await write("forget.jsonl", jsonl(out.forget.map(strip)));
+  await write("retain.jsonl", jsonl(out.retain.map(strip)));
+  if (out.memberNll) await write("member_nll.jsonl", jsonl(out.memberNll));
+  if (out.nonmemberNll) await write("nonmember_nll.jsonl", jsonl(out.nonmemberNll));
+  if (out.mmlu) await write("mmlu.json", `${JSON.stringify(out.mmlu, null, 2)}\n`);
 }

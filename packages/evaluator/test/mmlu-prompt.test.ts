@@ -96,6 +96,32 @@ describe("loadMultipleChoice", () => {
     expect(subject!.dev).toEqual([{ question: "Why?", choices: ["w", "x", "y", "z"], answer: "B" }]);
   });
 
+  it("refuses a subject without dev file for few-shot, naming the files, and reads it zero-shot with ntrain 0", async () => {
+    const layout = path.join(dir, "layout");
+    mkdirSync(path.join(layout, "test"), { recursive: true });
+    mkdirSync(path.join(layout, "dev"));
+    for (const s of ["anatomy", "virology", "law"])
+      writeFileSync(path.join(layout, "test", `${s}_test.csv`), "Q,a,b,c,d,A\n");
+    writeFileSync(path.join(layout, "dev", "law_dev.csv"), "Q,a,b,c,d,B\n");
+    await expect(loadMultipleChoice(layout)).rejects.toThrow(
+      `${layout}: missing dev/anatomy_dev.csv, dev/virology_dev.csv: --ntrain 5 takes few-shot examples from them; add them or pass --ntrain 0 for zero-shot`,
+    );
+    const zeroShot = await loadMultipleChoice(layout, { ntrain: 0 });
+    expect(zeroShot.map((s) => [s.subject, s.dev.length])).toEqual([
+      ["anatomy", 0],
+      ["law", 1],
+      ["virology", 0],
+    ]);
+    const lone = path.join(dir, "lone_test.csv");
+    writeFileSync(lone, "Q,a,b,c,d,A\n");
+    await expect(loadMultipleChoice(lone, { ntrain: 2 })).rejects.toThrow(
+      `${lone}: no few-shot file ${path.join(dir, "lone_dev.csv")} or ${path.join(dir, "..", "dev", "lone_dev.csv")}: --ntrain 2 needs one; add it or pass --ntrain 0 for zero-shot`,
+    );
+    const empty = path.join(dir, "not-mmlu");
+    mkdirSync(empty);
+    await expect(loadMultipleChoice(empty)).rejects.toThrow(`${empty}: no test/<subject>_test.csv files`);
+  });
+
   it("reports bad rows with file and line", async () => {
     const bad = path.join(dir, "bad_test.csv");
     writeFileSync(bad, "Q,a,b,c,d,A\nQ2,a,b,c,d,E\n");

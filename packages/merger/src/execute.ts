@@ -6,14 +6,8 @@
  * checkpoint (weights, config.json, tokenizer files, README model card, the config, lethe.json).
  */
 import { availableParallelism } from "node:os";
-import {
-  CheckpointWriter,
-  type FloatDType,
-  isFloatDType,
-  ShardedWeightsWriter,
-  TOKENIZER_FILES,
-} from "@lethe/core";
-import { stringify } from "yaml";
+import { type FloatDType, isFloatDType } from "@lethe/core";
+import { checkCompatible } from "./compatible.js";
 import { type MergeConfig, referenceString } from "./config/schema.js";
 import { mergeGtaTensor, type TensorStats } from "./engine/gta-tensor.js";
 import { mergeLinearTensor } from "./engine/linear-tensor.js";
@@ -21,80 +15,19 @@ import { type BlockRunner, BufferScope } from "./engine/runner.js";
 import { gtaJob, linearSpec, shapeNumel } from "./engine/tensor-job.js";
 import { globalPaperCuts } from "./global-trim.js";
 import { bytesOf, type LoadedTensor, loadTensor } from "./load-tensor.js";
+import { mergeLoraAdapters, planLoraMerge } from "./lora/merge.js";
+import { type MergeOptions, type MergeResult, type OpenedInputs, resolveSemantics } from "./merge-options.js";
 import { linear as linearMethod } from "./methods/linear.js";
-import { modelCard } from "./output/model-card.js";
-import { outputModelConfig } from "./output/model-config.js";
-import {
-  formatPlan,
-  isEmbedding,
-  type MergePlan,
-  type PlannedTensor,
-  planMergeFromSources,
-  type TensorCoverage,
-} from "./plan.js";
-import { SEMANTICS, type Semantics, type SemanticsName, withF32Arithmetic } from "./semantics.js";
+import { formatPlan, type MergePlan, type PlannedTensor, planMergeFromSources } from "./plan.js";
+import { publish } from "./publish.js";
 import { type ModelSource, type OpenOptions, openModelSource } from "./sources.js";
 import type { Cut } from "./sparsify/magnitude-select.js";
-import { type MergeStats, StatsCollector, statsAsMetrics } from "./stats.js";
+import type { StatsCollector } from "./stats.js";
 import { WorkerPool } from "./workers/pool.js";
 
-export interface MergeOptions extends OpenOptions {
-  /** Default "mergekit" ("peft" when the inputs are LoRA adapters). */
-  semantics?: SemanticsName;
-  /** Worker threads (default: the machine's available parallelism). */
-  threads?: number;
-  /** Largest shard in bytes (default 5e9, mergekit's). */
-  outShardBytes?: number;
-  /** Tensors missing from some models: error (strict, default), merge what exists, or leave them out. */
-  coverage?: TensorCoverage;
-  /** Seed of DARE/DELLA randomness (default 0). */
-  seed?: number;
-  /** Paper semantics: trim over the whole model (default, as the paper) or per tensor. */
-  trimScope?: "tensor" | "global";
-  /** mergekit semantics with f32 intermediates (rounded to the working dtype once, on output). */
-  exactF32Accumulate?: boolean;
-  /** Copy tokenizer files from the base (default true). */
-  copyTokenizer?: boolean;
-  /** The YAML document the config came from (after overrides): written as mergekit_config.yml and in the card. */
-  configDocument?: unknown;
-  /** Warnings and notes. */
-  log?: (line: string) => void;
-  /** Output bytes written so far, of the total. */
-  onProgress?: (done: number, total: number) => void;
-  /** LoRA adapters as inputs: merge the A and B factors separately (PEFT, default) or the full ΔW (exact). */
-  lora?: "factorwise" | "delta";
-  /** Factor-wise: fold the merged adapter into the base and write a full model. */
-  fold?: boolean;
-  /** Delta: truncate the merged ΔW to this rank by SVD and write an adapter (else a full model). */
-  loraRank?: number;
-  /** Run blocks on this runner (e.g. one worker pool shared by the merges of a sweep) instead of a new pool. */
-  runner?: BlockRunner;
-  /** Elements per block handed to a thread (default 2^20). Results do not depend on it. */
-  blockElements?: number;
-  /** Called with the merge statistics before publication (a tracker hook). */
-  onStats?: (metrics: Record<string, unknown>, stats: MergeStats) => void | Promise<void>;
-}
-
-export interface MergeResult {
-  uri: string;
-  plan: MergePlan;
-  stats: MergeStats;
-  seconds: number;
-  files: string[];
-}
-
-export function resolveSemantics(options: MergeOptions, adapters: boolean): Semantics {
-  const name = options.semantics ?? (adapters ? "peft" : "mergekit");
-  const semantics = SEMANTICS[name];
-  return options.exactF32Accumulate ? withF32Arithmetic(semantics) : semantics;
-}
-
-export interface OpenedInputs {
-  sources: ModelSource[];
-  modelSources: number[];
-  baseSource: number | null;
-  close(): Promise<void>;
-}
+export type { MergeOptions, MergeResult, OpenedInputs } from "./merge-options.js";
+export { resolveSemantics } from "./merge-options.js";
+export { publish } from "./publish.js";
 
 /** Open the base and every model once (a model listed twice, or also the base, is opened once). */
 export async function openInputs(config: MergeConfig, options: OpenOptions = {}): Promise<OpenedInputs> {
@@ -124,6 +57,7 @@ export async function openInputs(config: MergeConfig, options: OpenOptions = {})
 }
 
 export function planFor(config: MergeConfig, inputs: OpenedInputs, options: MergeOptions): MergePlan {
+  checkCompatible(inputs.sources, inputs.baseSource ?? inputs.modelSources[0]!, inputs.baseSource !== null);
   const semantics = resolveSemantics(options, false);
   return planMergeFromSources({
     config,
@@ -344,7 +278,6 @@ export async function planMerge(config: MergeConfig, options: MergeOptions = {})
   const inputs = await openInputs(config, options);
   try {
     if (inputs.sources.some((s) => s.kind === "adapter")) {
-      const { planLoraMerge } = await import("./lora/merge.js");
       return (await planLoraMerge(config, inputs, options)).plan;
     }
     return planFor(config, inputs, options);
@@ -366,7 +299,6 @@ export async function merge(
   const runner = options.runner ?? new WorkerPool(options.threads ?? availableParallelism());
   try {
     if (inputs.sources.some((s) => s.kind === "adapter")) {
-      const { mergeLoraAdapters } = await import("./lora/merge.js");
       return await mergeLoraAdapters(config, inputs, outUri, runner, options, started);
     }
     const plan = planFor(config, inputs, options);
@@ -403,93 +335,5 @@ export async function merge(
   } finally {
     if (!options.runner) await runner.close();
     await inputs.close();
-  }
-}
-
-/** Everything around the weights: the checkpoint writer, config.json, tokenizer, card, config, manifest. */
-export async function publish(
-  plan: MergePlan,
-  sources: readonly ModelSource[],
-  outUri: string,
-  options: MergeOptions,
-  started: number,
-  writeWeights: (weights: ShardedWeightsWriter, collector: StatsCollector) => Promise<void>,
-  output: {
-    weightsFile?: string;
-    extraJson?: Record<string, unknown>;
-    kind?: string;
-    modelConfig?: boolean;
-  } = {},
-): Promise<MergeResult> {
-  const base = plan.baseSource === null ? null : sources[plan.baseSource]!;
-  const donor = base ?? sources[plan.tensors[0]?.inputs[0]?.source ?? 0]!;
-  const parents = [...new Set(plan.sources.filter((s) => s.roles.length > 0).map((s) => s.uri))];
-  const configYaml = options.configDocument === undefined ? "" : stringify(options.configDocument);
-  const writer = await CheckpointWriter.begin(outUri, {
-    stage: "merge",
-    parents,
-    parameters: {
-      merge_method: plan.method.name,
-      semantics: plan.semantics.name,
-      arithmetic: plan.semantics.arithmetic,
-      seed: plan.seed,
-      tensor_coverage: plan.coverage,
-      models: plan.sources.map((s) => ({ model: s.label, uri: s.uri, roles: s.roles })),
-      ...(options.configDocument !== undefined ? { config: options.configDocument } : {}),
-    },
-    ...(options.store ? { store: options.store } : {}),
-  });
-  const weights = ShardedWeightsWriter.create(
-    writer.store,
-    plan.tensors.map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape })),
-    {
-      maxShardBytes: options.outShardBytes ?? 5e9,
-      ...(output.weightsFile ? { singleFile: output.weightsFile } : {}),
-    },
-  );
-  try {
-    const collector = new StatsCollector();
-    await writeWeights(weights, collector);
-    const files = await weights.finish();
-    if (output.modelConfig !== false) {
-      const embedding = plan.tensors.find((t) => isEmbedding(t.name) && t.shape.length === 2);
-      const config = outputModelConfig(donor.config, plan.torchDtype, embedding ? embedding.shape[0]! : null);
-      if (config) await writer.putJson("config.json", config);
-    }
-    for (const [key, value] of Object.entries(output.extraJson ?? {})) await writer.putJson(key, value);
-    if (options.copyTokenizer !== false) {
-      for (const file of TOKENIZER_FILES) {
-        if (await donor.store.head(file)) await writer.copyFrom(donor.store, file);
-      }
-    }
-    if (configYaml) await writer.putBytes("mergekit_config.yml", new TextEncoder().encode(configYaml));
-    await writer.putBytes(
-      "README.md",
-      new TextEncoder().encode(
-        modelCard({
-          name: outUri.replace(/\/+$/, "").split("/").pop() || "merged",
-          methodName: plan.method.prettyName,
-          methodUrl: plan.method.referenceUrl,
-          semantics: plan.semantics.name,
-          base: base?.label ?? null,
-          models: plan.sources
-            .filter((s, i) => i !== plan.baseSource && s.roles.length > 0)
-            .map((s) => s.label),
-          configYaml: configYaml || "# (configuration given through the API)\n",
-          ...(output.kind ? { kind: output.kind } : {}),
-        }),
-      ),
-    );
-    const stats = collector.summary();
-    const seconds = (performance.now() - started) / 1000;
-    const metrics = statsAsMetrics(stats, seconds);
-    await options.onStats?.(metrics, stats);
-    writer.setMetrics(metrics);
-    await writer.commit();
-    return { uri: writer.uri, plan, stats, seconds, files };
-  } catch (err) {
-    await weights.abort().catch(() => undefined);
-    await writer.abort().catch(() => undefined);
-    throw err;
   }
 }

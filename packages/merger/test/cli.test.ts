@@ -2,6 +2,7 @@
 import { existsSync } from "node:fs";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
+import { readRun } from "@lethe/tracker";
 import { describe, expect, it } from "vitest";
 import { runBin } from "../../core/test/helpers/cli.js";
 import { parseSize } from "../src/cli/lethe-merge.js";
@@ -72,14 +73,35 @@ models:
     expect(existsSync(path.join(out, "tokenizer.json"))).toBe(true);
   });
 
-  it("records the statistics as a tracker run when LETHE_TRACKER is set", async () => {
+  it("records a tracker run by default: statistics, typed config, progress, input and output checkpoints", async () => {
     const runs = path.join(dir, "runs");
     const out = path.join(dir, "out-tracked");
+    const { LETHE_TRACKER: _unset, ...env } = process.env;
     const r = await runBin("merger", "lethe-merge", [config, out, "--threads", "1"], {
-      env: { ...process.env, LETHE_TRACKER: "local", LETHE_RUNS_DIR: runs },
+      env: { ...env, LETHE_RUNS_DIR: runs },
     });
     expect(r.code).toBe(0);
     const runDir = /tracked in (.+)\n/.exec(r.stderr)![1]!;
+    const run = await readRun(runDir);
+    expect(run.meta).toMatchObject({ job_type: "merge", state: "finished", exit_code: 0 });
+    expect(run.config["models"]).toEqual([
+      { model: a, parameters: { weight: 1, density: 0.5 } },
+      { model: b, parameters: { weight: 1, density: 0.5 } },
+    ]);
+    expect(run.config["semantics"]).toBe("mergekit");
+    expect(run.history.at(-1)!["progress/merge"]).toBe(1);
+    expect(run.artifacts.map((x) => [x.uri, x.metadata["role"]])).toEqual([
+      [base, "input"],
+      [a, "input"],
+      [b, "input"],
+      [`file://${out}`, "output"],
+    ]);
+    expect(run.artifacts[3]!.metadata["parents"]).toEqual([`file://${base}`, `file://${a}`, `file://${b}`]);
+    const opted = await runBin("merger", "lethe-merge", [config, `${out}-none`, "--threads", "1"], {
+      env: { ...env, LETHE_RUNS_DIR: path.join(dir, "runs-none"), LETHE_TRACKER: "none" },
+    });
+    expect(opted.code).toBe(0);
+    expect(existsSync(path.join(dir, "runs-none"))).toBe(false);
     const summary = JSON.parse(await fs.readFile(path.join(runDir, "summary.json"), "utf8"));
     const manifest = JSON.parse(await fs.readFile(path.join(out, "lethe.json"), "utf8"));
     // The same numbers as the manifest's metrics.
@@ -131,6 +153,59 @@ models:
     expect(missing.stderr).toBe(
       `lethe-merge: ${path.join(dir, "nope.yml")}: cannot read the config (ENOENT)\n`,
     );
+  });
+
+  it("refuses models whose config.json disagrees with the base, naming both", async () => {
+    const mamba = await writeModel(path.join(dir, "mamba"), tensors(1), {
+      config: { architectures: ["MambaForCausalLM"], num_hidden_layers: 2, torch_dtype: "bfloat16" },
+    });
+    const wide = await writeModel(path.join(dir, "wide"), tensors(1), {
+      config: { architectures: ["LlamaForCausalLM"], num_hidden_layers: 3, torch_dtype: "bfloat16" },
+    });
+    for (const [other, message] of [
+      [
+        mamba,
+        `model "${mamba}" (file://${mamba}) is MambaForCausalLM but the base "${base}" (file://${base}) is LlamaForCausalLM: models of different architectures cannot be merged`,
+      ],
+      [
+        wide,
+        `model "${wide}" (file://${wide}) has num_hidden_layers 3 but the base "${base}" (file://${base}) has 2: the models do not have the same shape`,
+      ],
+    ] as const) {
+      const out = path.join(dir, `out-${path.basename(other)}`);
+      const r = await runBin("merger", "lethe-merge", [config, out, `--models.1.model=${other}`, "--quiet"]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toBe(`lethe-merge: ${message}\n`);
+      expect(existsSync(out)).toBe(false);
+    }
+  });
+
+  it("checks the output before merging: a file where its parent must go, or a checkpoint already there", async () => {
+    const file = path.join(dir, "a-file");
+    await fs.writeFile(file, "x");
+    const r = await runBin("merger", "lethe-merge", [config, path.join(file, "merged"), "--quiet"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(
+      `lethe-merge: ${path.join(file, "merged")}: cannot create its parent directory: ${file} is a file, not a directory\n`,
+    );
+    // Before the models are even opened: the model path here does not exist.
+    const taken = await runBin("merger", "lethe-merge", [
+      config,
+      base,
+      "--models.1.model=/nowhere",
+      "--quiet",
+    ]);
+    expect(taken.code).toBe(1);
+    expect(taken.stderr).toBe(`lethe-merge: ${base}: already holds a checkpoint\n`);
+  });
+
+  it("--help lists every option the README documents", async () => {
+    const readme = await fs.readFile(path.join(__dirname, "..", "README.md"), "utf8");
+    const options = /Options: ([\s\S]*?)\.\n/.exec(readme)![1]!.match(/--[a-z][a-z0-9-]*/g)!;
+    expect(options.length).toBeGreaterThan(10);
+    const help = await runBin("merger", "lethe-merge", ["--help"]);
+    expect(help.code).toBe(0);
+    for (const flag of options) expect(help.stdout, flag).toContain(flag);
   });
 
   it("reads shard sizes with mergekit's k/M/B suffixes", () => {

@@ -64,6 +64,41 @@ describe("config validation", () => {
     );
   });
 
+  it("suggests the key a transposition typo meant (modles → models, not modules)", () => {
+    expect(error(GOOD.replace("models:", "modles:"))).toMatch(/; did you mean "models"\?$/);
+    expect(error(GOOD.replace("base_model:", "base_modle:"))).toMatch(/; did you mean "base_model"\?$/);
+    expect(error(GOOD.replace("      weight: 0.5", "      wieght: 0.5"))).toMatch(
+      /; did you mean "weight"\?$/,
+    );
+  });
+
+  it("checks every parameter value when the config is read, naming the file and YAML path", () => {
+    expect(error(GOOD.replace("      weight: 0.5", '      weight: "heavy"'))).toBe(
+      'cfg.yml: models.1.parameters.weight: must be a number, got "heavy"',
+    );
+    expect(error(GOOD.replace("      density: [0.2, 0.8]", "      density: 1.7"))).toBe(
+      "cfg.yml: models.1.parameters.density: must be in (0, 1] (the fraction of each task vector kept), got 1.7",
+    );
+    expect(error(GOOD.replace("      density: [0.2, 0.8]", "      density: [0.2, 0]"))).toBe(
+      "cfg.yml: models.1.parameters.density.1: must be in (0, 1] (the fraction of each task vector kept), got 0",
+    );
+    expect(
+      error(GOOD.replace("      density: [0.2, 0.8]", "      density: [{filter: mlp, value: -0.5}]")),
+    ).toBe(
+      "cfg.yml: models.1.parameters.density.0.value: must be in (0, 1] (the fraction of each task vector kept), got -0.5",
+    );
+    expect(error(GOOD.replace("  normalize: true", "  normalize: maybe"))).toBe(
+      'cfg.yml: parameters.normalize: must be true or false, got "maybe"',
+    );
+    expect(error(GOOD, [{ path: "models.2.parameters.density", value: "1.5" }])).toBe(
+      "cfg.yml: models.2.parameters.density: must be in (0, 1] (the fraction of each task vector kept), got 1.5",
+    );
+    expect(configFromText(GOOD.replace("[0.2, 0.8]", "1"), "cfg.yml").config.models[1]!.parameters).toEqual({
+      weight: 0.5,
+      density: 1,
+    });
+  });
+
   it("rejects misplaced, malformed and unsupported fields", () => {
     expect(error(GOOD.replace("      weight: 0.5\n", "      weight: 0.5\n      normalize: false\n"))).toBe(
       'cfg.yml: models.1.parameters.normalize: "normalize" applies to the whole merge: set it under the top-level parameters',

@@ -2,6 +2,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openCheckpoint, UsageError, verifyCheckpoint } from "@lethe/core";
+import { listRuns, readRun } from "@lethe/tracker";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { INIT_USAGE, runInit } from "../src/cli/init.js";
 import { loadTokenizer } from "../src/tokenizer/load.js";
@@ -69,6 +70,34 @@ describe("lethe-model init", () => {
     expect(ckpt.config?.["vocab_size"]).toBe(tok.vocabSize);
     expect((await verifyCheckpoint(out)).ok).toBe(true);
     ckpt.weights?.close();
+  });
+
+  it("records a tracker run by default: typed config, the corpus as input, the model as output", async () => {
+    const runsDir = join(root, "runs");
+    const saved = { dir: process.env["LETHE_RUNS_DIR"], tracker: process.env["LETHE_TRACKER"] };
+    process.env["LETHE_RUNS_DIR"] = runsDir;
+    delete process.env["LETHE_TRACKER"];
+    try {
+      const out = join(root, "tracked");
+      expect(await runInit([out, "--arch", "llama", ...shape, "--vocab-from", textFile], capture())).toBe(0);
+      const [record] = await listRuns(runsDir);
+      const run = await readRun(record!.dir);
+      expect(run.meta).toMatchObject({ job_type: "init", state: "finished", exit_code: 0 });
+      expect(run.config).toMatchObject({ arch: "llama", layers: 2, hidden: 16, seed: 5, dtype: "f32" });
+      expect(run.artifacts.map((a) => [a.uri, a.type, a.metadata["role"]])).toEqual([
+        [textFile, "dataset", "input"],
+        [`file://${out}`, "model", "output"],
+      ]);
+      expect(run.artifacts[1]!.metadata["parents"]).toEqual([textFile]);
+    } finally {
+      for (const [key, value] of [
+        ["LETHE_RUNS_DIR", saved.dir],
+        ["LETHE_TRACKER", saved.tracker],
+      ] as const) {
+        if (value === undefined) delete process.env[key];
+        else process.env[key] = value;
+      }
+    }
   });
 
   it("prints the usage for --help", async () => {

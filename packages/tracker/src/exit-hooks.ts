@@ -2,12 +2,15 @@
  * Process-exit safety for runs that were not finished explicitly:
  * - the event loop runs dry (the script simply ended): finish with process.exitCode (0 by default);
  * - an uncaught exception or unhandled rejection: print it as Node would, finish with exit code 1, exit 1;
- * - SIGINT / SIGTERM: finish with 128+signal (130 / 143), then die by the same signal;
+ * - SIGINT / SIGTERM: finish with 128+signal (130 / 143), then die by the same signal (through core's
+ *   `onInterrupt`, the one owner of those signals, so staging cleanup and run closing share one handler);
  * - process.exit() or anything else that reaches 'exit': only synchronous work is possible there, so the
  *   run directory is closed with the exit code and pending uploads are left for `lethe-track sync`.
  * Crash and signal handling only act when no other listener is installed for that event, so a program
  * with its own handlers keeps its behaviour. All listeners are removed once no run is active.
  */
+import { type InterruptSignal, onInterrupt } from "@lethe/core";
+
 export interface ExitAware {
   finish(exitCode: number): Promise<void>;
   finishSync(exitCode: number): void;
@@ -18,7 +21,7 @@ let installed = false;
 let exiting = false;
 
 const SIGNAL_CODES = { SIGINT: 130, SIGTERM: 143 } as const;
-type HandledSignal = keyof typeof SIGNAL_CODES;
+let stopInterrupt: (() => void) | null = null;
 
 function finishAll(exitCode: number): Promise<unknown> {
   return Promise.allSettled([...active].map((run) => run.finish(exitCode)));
@@ -42,26 +45,19 @@ function onUncaught(err: unknown): void {
   void finishAll(1).then(() => process.exit(1));
 }
 
-function onSignal(signal: HandledSignal): void {
-  if (process.listenerCount(signal) > 1) return;
-  if (exiting) {
-    // A second signal while finishing: stop waiting.
+const interruptHandler = {
+  settle(signal: InterruptSignal): Promise<unknown> {
+    exiting = true;
+    return finishAll(SIGNAL_CODES[signal]);
+  },
+  now(signal: InterruptSignal, final: boolean): void {
+    if (!final) return;
+    // Dying (finished, timed out or a second signal): close what did not finish in time.
     for (const run of [...active]) run.finishSync(SIGNAL_CODES[signal]);
     active.clear();
-    reraise(signal);
-    return;
-  }
-  exiting = true;
-  void finishAll(SIGNAL_CODES[signal]).then(() => reraise(signal));
-}
-
-function reraise(signal: HandledSignal): void {
-  uninstall();
-  process.kill(process.pid, signal);
-}
-
-const sigint = (): void => onSignal("SIGINT");
-const sigterm = (): void => onSignal("SIGTERM");
+    uninstall();
+  },
+};
 
 function install(): void {
   if (installed) return;
@@ -69,8 +65,7 @@ function install(): void {
   process.on("beforeExit", onBeforeExit);
   process.on("exit", onExit);
   process.on("uncaughtException", onUncaught);
-  process.on("SIGINT", sigint);
-  process.on("SIGTERM", sigterm);
+  stopInterrupt = onInterrupt(interruptHandler);
 }
 
 function uninstall(): void {
@@ -79,8 +74,8 @@ function uninstall(): void {
   process.off("beforeExit", onBeforeExit);
   process.off("exit", onExit);
   process.off("uncaughtException", onUncaught);
-  process.off("SIGINT", sigint);
-  process.off("SIGTERM", sigterm);
+  stopInterrupt?.();
+  stopInterrupt = null;
 }
 
 export function watchForExit(run: ExitAware): void {

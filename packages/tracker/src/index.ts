@@ -17,6 +17,14 @@ export {
   readTable,
 } from "./local/reader.js";
 export { generateRunId, type ResumeMode, Run, RunConfig, type StartRunOptions, startRun } from "./run.js";
+export {
+  artifactName,
+  progressLogger,
+  recordInputs,
+  recordOutput,
+  type StageCheckpoint,
+  startStageRun,
+} from "./stage.js";
 export * from "./sweep/index.js";
 export * from "./types.js";
 export { type AgentOptions, type AgentResult, runAgent, type TrialResult } from "./wandb/agent.js";

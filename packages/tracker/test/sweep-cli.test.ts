@@ -195,7 +195,7 @@ parameters:
       expect(t.state).toBe("finished");
       expect(t.metric_source).toBe("run");
       expect(t.metric).toBeCloseTo(floor + Math.exp(-3 / 2), 12);
-      expect(run.meta.name).toBe("quadratic");
+      expect(run.meta.name).toBe(t.run_id); // named as the sweep names the trial, not after its program
       expect(run.meta.group).toBe("quad");
       expect(run.config).toEqual({ x, y, steps: 4, noise: 0 });
       expect(run.history.map((r) => r.loss)).toEqual([0, 1, 2, 3].map((s) => floor + Math.exp(-s / 2)));

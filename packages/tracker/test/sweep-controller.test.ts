@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
+import { runSummaries, sweepViews } from "../src/dashboard/data.js";
 import { listRuns, readRun } from "../src/local/reader.js";
 import { validateSweepConfig } from "../src/sweep/config.js";
 import { runSweep } from "../src/sweep/controller.js";
@@ -169,6 +170,12 @@ await run.finish();`,
     expect(byRate.get(1)!.iterations).toBe(12);
     const stoppedRun = (await listRuns(runsDir)).find((r) => r.meta.id === byRate.get(4)!.run_id)!;
     expect(stoppedRun.state).toBe("killed");
+    // The dashboard uses one word for it, the sweep's: the run list and the sweep view both say "stopped".
+    const shown = (await runSummaries(runsDir)).find((r) => r.id === byRate.get(4)!.run_id)!;
+    expect(shown.state).toBe("stopped");
+    const view = (await sweepViews(runsDir))[0]!;
+    expect(view.trials.find((t) => t.run_id === shown.id)!.state).toBe("stopped");
+    expect(view.params).toEqual(["rate"]);
   });
 
   it("on abort stops running trials (SIGKILL after the grace period if SIGTERM is ignored) and records them as killed", async () => {

@@ -247,7 +247,7 @@ describe("W&B backend against the recording server", () => {
   it("fails fast on a rejected API key and leaves no run directory behind", async () => {
     await expect(
       startRun({ project: "p", env: env({ WANDB_API_KEY: "wrong" }), wandb: fast, exitHandlers: false }),
-    ).rejects.toThrow(/W&B Viewer: HTTP 401/);
+    ).rejects.toThrow(/W&B Viewer at http:\/\/127\.0\.0\.1:\d+\/graphql: HTTP 401/);
     expect(server.graphqlOps("Viewer")).toHaveLength(1); // 401 is not retried
     const { readdirSync } = await import("node:fs");
     expect(readdirSync(runsDir)).toEqual([]);

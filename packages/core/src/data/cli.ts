@@ -8,7 +8,7 @@ import { UsageError } from "../cli/run-cli.js";
 import { errorMessage } from "../errors.js";
 import { badRows, formatIssue, type RowIssue } from "./issues.js";
 import { type CheckedRows, checkMiaRecords, checkTaskRecords, readRecords } from "./load.js";
-import { locate } from "./location.js";
+import { locate, locateDir } from "./location.js";
 import { inspectMmlu, parseMmluCsv } from "./mmlu.js";
 import { formatOf } from "./records.js";
 import { type MiaRow, rowKind, SPLITS, type Split, TASKS, type TaskRow } from "./schema.js";
@@ -29,9 +29,10 @@ const processIo: CliIo = {
 export const DATA_CLI_HELP = `lethe-data: SemEval-2025 Task 4 datasets
 
 Usage:
-  lethe-data synth --out DIR --seed N [--size tiny|small]
+  lethe-data synth --out DIR --seed N [--size tiny|small] [--force]
       Write a synthetic dataset (forget/retain .jsonl and .parquet, member/nonmember.jsonl, mmlu/,
       corpus.txt, documents.jsonl, dataset.json, README.md). Same seed, same bytes.
+      Refuses a DIR that is not empty unless --force (which replaces the dataset's files).
   lethe-data validate FILE... [--schema task|mia] [--split forget|retain]
       Load each file (.jsonl, .parquet, pandas .json; an MMLU .csv or directory) and report every bad row.
       The schema is guessed per file (rows with 'document' and no 'input' are MIA) unless --schema is given.
@@ -79,6 +80,7 @@ async function synthCommand(args: string[], io: CliIo): Promise<number> {
       out: { type: "string" },
       seed: { type: "string" },
       size: { type: "string", default: "tiny" },
+      force: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
     allowPositionals: true,
@@ -98,6 +100,15 @@ async function synthCommand(args: string[], io: CliIo): Promise<number> {
   const size = values.size as string;
   if (!(SYNTH_SIZES as readonly string[]).includes(size)) {
     throw new UsageError(`--size must be one of ${SYNTH_SIZES.join(", ")}, got "${size}"`);
+  }
+  if (values.force !== true) {
+    for await (const found of locateDir(values.out).store.list()) {
+      io.stderr(
+        `lethe-data: ${values.out}: already exists and is not empty (${found.key}); ` +
+          "pass --force to overwrite the dataset there\n",
+      );
+      return 1;
+    }
   }
   const manifest = await writeSynthDataset(values.out, synthesize({ seed, size: size as SynthSize }));
   const rows = (split: "forget" | "retain") =>

@@ -55,7 +55,10 @@ export class DatasetError extends FormatError {
   ) {
     const shown = issues.slice(0, MESSAGE_LIMIT).map(formatIssue);
     if (issues.length > MESSAGE_LIMIT) shown.push(`… and ${issues.length - MESSAGE_LIMIT} more`);
-    super(`${file}: ${badRows(issues)}\n${shown.join("\n")}`);
+    const wholeFile = issues.every(
+      (i) => !("line" in i.location || "row" in i.location || "key" in i.location),
+    );
+    super(wholeFile ? shown.join("\n") : `${file}: ${badRows(issues)}\n${shown.join("\n")}`);
   }
 }
 

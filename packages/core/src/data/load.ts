@@ -61,7 +61,18 @@ export function checkTaskRecords(raw: RawRecords, file: string, split?: Split): 
 }
 
 export function checkMiaRecords(raw: RawRecords, file: string): CheckedRows<MiaRow> {
+  if (raw.records.length > 0 && raw.records.every((r) => isNllRow(r.value))) {
+    // A whole file of {id, nll} is the other MIA input (lethe-eval score's): one message, not one per row.
+    const message =
+      `holds {id, nll} rows (NLLs already computed, as \`lethe-eval score --mia-member\` reads), ` +
+      "not MIA documents {id, document}";
+    return { file, rows: [], issues: [{ location: { file }, message }] };
+  }
   return check(raw, file, miaRowSchema);
+}
+
+function isNllRow(value: unknown): boolean {
+  return typeof value === "object" && value !== null && "nll" in value && !("document" in value);
 }
 
 /** Read the raw records of a data file (no schema applied). File-level problems throw a FormatError. */

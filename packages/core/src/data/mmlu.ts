@@ -68,12 +68,14 @@ export interface CheckedMmlu {
   dir: string;
   subjects: MmluSubject[];
   issues: RowIssue[];
+  /** Subjects without a `dev/<subject>_dev.csv` (no few-shot examples). */
+  missingDev: string[];
 }
 
 /** Every subject under `dir` and every bad row; a missing dev file gives `dev: []`. */
 export async function inspectMmlu(dir: string, options: StoreOption = {}): Promise<CheckedMmlu> {
   const { store, display } = locateDir(dir, options);
-  const result: CheckedMmlu = { dir: display, subjects: [], issues: [] };
+  const result: CheckedMmlu = { dir: display, subjects: [], issues: [], missingDev: [] };
   const names: string[] = [];
   for await (const info of store.list("test/")) {
     const match = /^test\/([^/]+)_test\.csv$/.exec(info.key);
@@ -87,6 +89,7 @@ export async function inspectMmlu(dir: string, options: StoreOption = {}): Promi
       return parsed.questions;
     };
     const test = await read(`test/${subject}_test.csv`);
+    if ((await store.head(`dev/${subject}_dev.csv`)) === null) result.missingDev.push(subject);
     const dev = await read(`dev/${subject}_dev.csv`);
     result.subjects.push({ subject, dev, test });
   }

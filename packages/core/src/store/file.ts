@@ -2,13 +2,18 @@
  * The default store: a directory. Writes go to a temporary name and are renamed into place, so a reader
  * never sees a half-written file; a checkpoint is staged in a hidden sibling directory and renamed into
  * place whole, which also refuses to replace a non-empty destination.
+ *
+ * Staging is named after the process that owns it (`.OUT.lethe-staging-p<pid>-<random>`): SIGINT/SIGTERM
+ * removes it (see process/interrupt.ts), and the next publication to the same destination removes staging
+ * whose process no longer runs (a SIGKILL, a power cut).
  */
 import { randomBytes } from "node:crypto";
-import { createReadStream } from "node:fs";
+import { createReadStream, rmSync } from "node:fs";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { pathToFileURL } from "node:url";
 import { ConflictError, NotFoundError } from "../errors.js";
+import { onInterrupt } from "../process/interrupt.js";
 import type { ByteSink, ObjectInfo, PutOptions, ReadRange, Staging, Store } from "./types.js";
 
 export class FileStore implements Store {
@@ -128,8 +133,16 @@ export class FileStore implements Store {
       return;
     }
     const temp = temporaryName(target);
-    await fs.writeFile(temp, body);
-    await fs.rename(temp, target);
+    const forget = removeOnInterrupt(temp);
+    try {
+      await fs.writeFile(temp, body);
+      await fs.rename(temp, target);
+    } catch (err) {
+      await fs.rm(temp, { force: true });
+      throw err;
+    } finally {
+      forget();
+    }
   }
 
   createWriter(key: string): ByteSink {
@@ -144,25 +157,105 @@ export class FileStore implements Store {
     return new FileStore(this.pathOf(sub));
   }
 
-  async beginStaging(): Promise<Staging> {
+  /**
+   * What `beginStaging` refuses, without creating anything: a checkpoint or other files already there, a
+   * file in the way. Stages call it before their expensive part.
+   */
+  async checkDestination(): Promise<void> {
+    const st = await fs.stat(this.root).catch((err) => (isMissing(err) ? null : Promise.reject(err)));
+    if (st !== null && !st.isDirectory())
+      throw new ConflictError(`${this.root}: already exists and is a file, not a directory`);
     if (await this.head("lethe.json")) throw new ConflictError(`${this.root}: already holds a checkpoint`);
     const existing = await fs.readdir(this.root).catch((err) => (isMissing(err) ? [] : Promise.reject(err)));
     if (existing.length > 0) throw new ConflictError(`${this.root}: already exists and is not empty`);
-    await fs.mkdir(path.dirname(this.root), { recursive: true });
+    const blocker = await fileOnTheWay(path.dirname(this.root));
+    if (blocker !== null) throw parentIsAFile(this.root, blocker);
+  }
+
+  async beginStaging(): Promise<Staging> {
+    await this.checkDestination();
+    await mkdirParent(this.root);
+    await removeStaleStaging(this.root);
     const stagingDir = path.join(
       path.dirname(this.root),
-      `.${path.basename(this.root)}.lethe-staging-${randomBytes(6).toString("hex")}`,
+      `${stagingPrefix(this.root)}p${process.pid}-${randomBytes(6).toString("hex")}`,
     );
     await fs.mkdir(stagingDir);
     return new FileStaging(this.root, new FileStore(stagingDir));
   }
 }
 
+/** mkdir -p of the destination's parent, with a message when a path on the way is a file. */
+async function mkdirParent(destination: string): Promise<void> {
+  try {
+    await fs.mkdir(path.dirname(destination), { recursive: true });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== "EEXIST" && code !== "ENOTDIR") throw err;
+    throw parentIsAFile(
+      destination,
+      (await fileOnTheWay(path.dirname(destination))) ?? path.dirname(destination),
+    );
+  }
+}
+
+/** The first existing path on the way to `dir` that is not a directory, or null. */
+async function fileOnTheWay(dir: string): Promise<string | null> {
+  for (let at = dir; ; at = path.dirname(at)) {
+    const st = await fs.stat(at).catch(() => null);
+    if (st !== null) return st.isDirectory() ? null : at;
+    if (path.dirname(at) === at) return null;
+  }
+}
+
+function parentIsAFile(destination: string, blocker: string): ConflictError {
+  return new ConflictError(
+    `${destination}: cannot create its parent directory: ${blocker} is a file, not a directory`,
+  );
+}
+
+function stagingPrefix(destination: string): string {
+  return `.${path.basename(destination)}.lethe-staging-`;
+}
+
+/** Remove staging directories of `destination` left by processes of this host that no longer run. */
+export async function removeStaleStaging(destination: string): Promise<string[]> {
+  const prefix = stagingPrefix(destination);
+  const parent = path.dirname(destination);
+  const removed: string[] = [];
+  for (const name of await fs.readdir(parent).catch(() => [] as string[])) {
+    if (!name.startsWith(prefix)) continue;
+    const pid = /^p(\d+)-[0-9a-f]+$/.exec(name.slice(prefix.length))?.[1];
+    if (pid === undefined || processRuns(Number(pid))) continue;
+    await fs.rm(path.join(parent, name), { recursive: true, force: true });
+    removed.push(path.join(parent, name));
+  }
+  return removed;
+}
+
+function processRuns(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** Delete `target` (file or directory) if the process is interrupted; the returned function stops that. */
+function removeOnInterrupt(target: string): () => void {
+  return onInterrupt({ now: () => rmSync(target, { recursive: true, force: true }) });
+}
+
 class FileStaging implements Staging {
+  private readonly forget: () => void;
+
   constructor(
     private readonly destination: string,
     readonly store: FileStore,
-  ) {}
+  ) {
+    this.forget = removeOnInterrupt(store.root);
+  }
 
   async commit(manifestKey: string, manifest: Uint8Array): Promise<void> {
     await this.store.put(manifestKey, manifest);
@@ -179,10 +272,12 @@ class FileStaging implements Staging {
       }
       throw err;
     }
+    this.forget();
   }
 
   async abort(): Promise<void> {
     await fs.rm(this.store.root, { recursive: true, force: true });
+    this.forget();
   }
 }
 
@@ -192,14 +287,19 @@ class FileSink implements ByteSink {
   private done = false;
   bytesWritten = 0;
 
+  private forget: (() => void) | null = null;
+
   constructor(private readonly target: string) {
     this.temp = temporaryName(target);
   }
 
   private open(): Promise<fs.FileHandle> {
-    this.handle ??= fs
-      .mkdir(path.dirname(this.target), { recursive: true })
-      .then(() => fs.open(this.temp, "w"));
+    if (this.handle === null) {
+      this.forget = removeOnInterrupt(this.temp);
+      this.handle = fs
+        .mkdir(path.dirname(this.target), { recursive: true })
+        .then(() => fs.open(this.temp, "w"));
+    }
     return this.handle;
   }
 
@@ -218,6 +318,7 @@ class FileSink implements ByteSink {
     await handle.close();
     await fs.rename(this.temp, this.target);
     this.done = true;
+    this.forget?.();
   }
 
   async abort(): Promise<void> {
@@ -225,6 +326,7 @@ class FileSink implements ByteSink {
     this.done = true;
     if (this.handle) await (await this.handle.catch(() => null))?.close().catch(() => undefined);
     await fs.rm(this.temp, { force: true });
+    this.forget?.();
   }
 }
 

@@ -29,3 +29,13 @@ export function createS3StoreLazily(uri: string, options?: S3StoreOptions): Stor
 export function isRemoteUri(uri: string): boolean {
   return uri.startsWith("s3://");
 }
+
+/**
+ * Fail now, before a stage's expensive part, if publishing a checkpoint at `uri` would fail: something is
+ * already there, or a file is where a parent directory must go. (S3 destinations are checked when
+ * publication begins.)
+ */
+export async function checkDestination(uri: string): Promise<void> {
+  const store = openStore(uri);
+  if (store instanceof FileStore) await store.checkDestination();
+}

@@ -1,9 +1,8 @@
-import { mkdir, writeFile } from "node:fs/promises";
 import * as path from "node:path";
-import { isRemoteUri, openStore } from "@lethe/core";
+import { FileStore, isRemoteUri, openStore } from "@lethe/core";
 import type { EvalReport } from "../report.js";
 
-/** Write eval.json to a path or a store URI (file://, s3://). */
+/** Write eval.json to a path or a store URI (file://, s3://), whole or not at all (temporary name, rename). */
 export async function writeReport(out: string, report: EvalReport): Promise<void> {
   const bytes = new TextEncoder().encode(`${JSON.stringify(report, null, 2)}\n`);
   if (isRemoteUri(out)) {
@@ -11,8 +10,8 @@ export async function writeReport(out: string, report: EvalReport): Promise<void
     await openStore(out.slice(0, slash)).put(out.slice(slash + 1), bytes);
     return;
   }
-  await mkdir(path.dirname(path.resolve(out)), { recursive: true });
-  await writeFile(out, bytes);
+  const target = path.resolve(out);
+  await new FileStore(path.dirname(target)).put(path.basename(target), bytes);
 }
 
 /** A few lines for the terminal. */

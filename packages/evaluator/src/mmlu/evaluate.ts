@@ -1,5 +1,5 @@
 import type { MmluQuestion, MmluSubject } from "@lethe/core";
-import { mapInBatches } from "../model/batches.js";
+import { type BatchResume, mapInBatches } from "../model/batches.js";
 import type { EvalModel } from "../model/eval-model.js";
 import { pandasColumnText } from "./pandas-columns.js";
 import { CHOICE_LETTERS, type MmluItem, mmluPrompt } from "./prompt.js";
@@ -11,6 +11,8 @@ export interface MmluOptions {
   maxPromptTokens?: number;
   batchSize?: number;
   onBatch?: (done: number, total: number) => void;
+  /** Answer log-probabilities already computed (by question index over all subjects). */
+  resume?: BatchResume<number[]>;
 }
 
 export interface MmluResult {
@@ -74,6 +76,7 @@ export async function evaluateMmlu(
         candidateIds,
       ),
     options.onBatch,
+    options.resume,
   );
   const perSubject = new Map<string, { correct: number; questions: number }>();
   let correct = 0;

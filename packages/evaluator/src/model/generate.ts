@@ -1,7 +1,7 @@
 import type { TaskRow } from "@lethe/core";
 import { rowKind } from "@lethe/core";
 import type { PredictionRow } from "../io/prediction-rows.js";
-import { mapInBatches } from "./batches.js";
+import { type BatchResume, mapInBatches } from "./batches.js";
 import type { EvalModel } from "./eval-model.js";
 
 export interface GenerateOptions {
@@ -9,6 +9,8 @@ export interface GenerateOptions {
   maxNewTokens?: number;
   batchSize?: number;
   onBatch?: (done: number, total: number) => void;
+  /** Generations already made (by row index), and where new ones are reported. */
+  resume?: BatchResume<string>;
 }
 
 export const DEFAULT_MAX_NEW_TOKENS = 256;
@@ -30,6 +32,7 @@ export async function generateRows(
         { maxNewTokens },
       ),
     options.onBatch,
+    options.resume,
   );
   return rows.map((row, i) => ({ ...row, kind: rowKind(row.id), generation: generations[i]! }));
 }

@@ -5,13 +5,14 @@
  * s3:// URI). Any config field can be overridden as --<dotted.path>=<value>, which is how a W&B sweep
  * agent passes parameters (--models.1.parameters.density=0.6).
  */
-import { progressBar, runCli, UsageError } from "@lethe/core";
+import { checkDestination, progressBar, runCli, UsageError } from "@lethe/core";
+import { progressLogger, recordInputs, startStageRun } from "@lethe/tracker";
 import { loadConfigFile } from "../config/load.js";
 import type { Override } from "../config/overrides.js";
 import { TOP_LEVEL_KEYS } from "../config/schema.js";
 import { formatPlan, type MergeOptions, merge, planMerge } from "../execute.js";
 import { SEMANTICS_NAMES, type SemanticsName } from "../semantics.js";
-import { trackerConfigured, trackMerge } from "./track.js";
+import { mergeRunConfig, recordMerge } from "./track.js";
 
 const USAGE = `usage: lethe-merge CONFIG.yml OUT_URI [options] [--<config.path>=<value> ...]
 
@@ -162,20 +163,43 @@ async function main(argv: string[]): Promise<number> {
   const quiet = flags.has("quiet");
   const { config, document } = await loadConfigFile(configPath, overrides);
   options.configDocument = document;
+  if (!dryRun) await checkDestination(outUri!);
   if (!quiet) options.log = (line) => process.stderr.write(`${line}\n`);
   if (dryRun) {
     process.stdout.write(`${formatPlan(await planMerge(config, options))}\n`);
     return 0;
   }
+  const run = await startStageRun(
+    "merge",
+    mergeRunConfig(document, outUri!, { threads: options.threads ?? null }),
+    outUri!,
+  );
+  recordInputs(
+    run,
+    [...(config.baseModel ? [config.baseModel] : []), ...config.models.map((m) => m.model)].flatMap((ref) => [
+      { uri: ref.model },
+      ...(ref.lora ? [{ uri: ref.lora, type: "adapter" }] : []),
+    ]),
+  );
+  const logProgress = progressLogger(run);
   let bar: ReturnType<typeof progressBar> | null = null;
-  if (!quiet) {
-    options.onProgress = (done, total) => {
-      bar ??= progressBar("merging", total);
-      bar.update(done);
-    };
+  options.onProgress = (done, total) => {
+    logProgress("merge", done, total);
+    if (quiet) return;
+    bar ??= progressBar("merging", total);
+    bar.update(done);
+  };
+  let result: Awaited<ReturnType<typeof merge>>;
+  try {
+    result = await merge(config, outUri!, options);
+    recordMerge(run, result);
+  } catch (err) {
+    await run.finish(1);
+    throw err;
   }
-  const result = await merge(config, outUri!, options);
+  await run.finish(0);
   (bar as ReturnType<typeof progressBar> | null)?.finish();
+  if (run.dir && !quiet) process.stderr.write(`tracked in ${run.dir}\n`);
   const total = result.stats.total;
   const models = Object.entries(total.models)
     .map(
@@ -183,16 +207,6 @@ async function main(argv: string[]): Promise<number> {
         `${label}: kept ${(m.kept_fraction * 100).toFixed(1)}%, rejected by the vote ${(m.rejected_fraction * 100).toFixed(1)}%`,
     )
     .join("; ");
-  if (trackerConfigured()) {
-    const config = {
-      out: result.uri,
-      ...(document as Record<string, unknown>),
-      semantics: result.plan.semantics.name,
-      seed: result.plan.seed,
-    };
-    const dir = await trackMerge(config, result.stats, result.seconds);
-    if (dir && !quiet) process.stderr.write(`tracked in ${dir}\n`);
-  }
   process.stdout.write(
     `merged ${result.stats.merged_tensors} of ${result.stats.tensors} tensors (${result.plan.method.name}, ${result.plan.semantics.name}) in ${result.seconds.toFixed(1)} s → ${result.uri}\n` +
       (models

@@ -1,14 +1,14 @@
 /**
- * Recording a merge as a tracker run (packages/tracker) when one is configured: LETHE_TRACKER is set, or the
- * merge runs as a W&B sweep trial (WANDB_SWEEP_ID). The totals go in the summary (so a sweep over TIES
- * density sees `merge/...` metrics), the per-layer, per-model numbers in a table.
+ * Recording a merge as a tracker run (packages/tracker): by default (LETHE_TRACKER, local unless set;
+ * `none` opts out), opened before the merge starts. Progress is logged as history rows while tensors are
+ * merged; the totals go in the summary (so a sweep over TIES density sees `merge/...` metrics), the
+ * per-layer, per-model numbers in a table, the input models and the merged checkpoint as artifacts.
  */
-import { startRun } from "@lethe/tracker";
-import { type MergeStats, statsAsMetrics } from "../stats.js";
-
-export function trackerConfigured(env: NodeJS.ProcessEnv = process.env): boolean {
-  return (env["LETHE_TRACKER"] ?? "").trim() !== "" || (env["WANDB_SWEEP_ID"] ?? "") !== "";
-}
+import type { JsonObject, Run } from "@lethe/tracker";
+import { recordOutput } from "@lethe/tracker";
+import type { MergeResult } from "../execute.js";
+import type { MergeStats } from "../stats.js";
+import { statsAsMetrics } from "../stats.js";
 
 export const LAYER_TABLE_COLUMNS = [
   "layer",
@@ -34,21 +34,20 @@ export function layerRows(stats: MergeStats): unknown[][] {
   );
 }
 
-/** Returns the run's directory (local backend), or null. */
-export async function trackMerge(
-  config: Record<string, unknown>,
-  stats: MergeStats,
-  seconds: number,
-): Promise<string | null> {
-  const run = await startRun({ project: "lethe", job_type: "merge", config, exitHandlers: false });
-  try {
-    const { "merge/layers": _layers, ...summary } = statsAsMetrics(stats, seconds);
-    run.summary(summary);
-    run.table("merge_layers", LAYER_TABLE_COLUMNS, layerRows(stats));
-  } catch (err) {
-    await run.finish(1);
-    throw err;
-  }
-  await run.finish(0);
-  return run.dir;
+/** The run config: the merge config as YAML typed it, plus the command's choices. */
+export function mergeRunConfig(document: unknown, out: string, extra: JsonObject): JsonObject {
+  return { out, ...(document as JsonObject), ...extra };
+}
+
+/** The results of a finished merge into its run. */
+export function recordMerge(run: Run, result: MergeResult): void {
+  const { "merge/layers": _layers, ...summary } = statsAsMetrics(result.stats, result.seconds);
+  run.config.update({ semantics: result.plan.semantics.name, seed: result.plan.seed });
+  run.summary(summary);
+  run.table("merge_layers", LAYER_TABLE_COLUMNS, layerRows(result.stats));
+  const parents = result.plan.sources.filter((s) => s.roles.length > 0).map((s) => s.uri);
+  recordOutput(run, { uri: result.uri }, [...new Set(parents)], {
+    method: result.plan.method.name,
+    semantics: result.plan.semantics.name,
+  });
 }

@@ -67,23 +67,37 @@ function isObject(x: unknown): x is Record<string, unknown> {
   return typeof x === "object" && x !== null && !Array.isArray(x);
 }
 
-/** Levenshtein distance, for "did you mean" hints. */
-function distance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+/**
+ * Edit distance for "did you mean" hints, counting a swap of two neighbouring letters as one edit (optimal
+ * string alignment): `modles` is 1 from `models`, not 2, so it does not lose to `modules`.
+ */
+export function distance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) =>
+    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
   for (let i = 1; i <= a.length; i++) {
-    let previous = row[0]!;
-    row[0] = i;
     for (let j = 1; j <= b.length; j++) {
-      const current = row[j]!;
-      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
-      previous = current;
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let best = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        best = Math.min(best, d[i - 2]![j - 2]! + 1);
+      }
+      d[i]![j] = best;
     }
   }
-  return row[b.length]!;
+  return d[a.length]![b.length]!;
+}
+
+/** Same letters in another order: at equal distance, the likelier typo. */
+function sameLetters(a: string, b: string): boolean {
+  return [...a].sort().join() === [...b].sort().join();
 }
 
 export function unknownKeyMessage(key: string, known: readonly string[], what = "key"): string {
-  const best = [...known].sort((x, y) => distance(key, x) - distance(key, y))[0];
+  const best = [...known].sort(
+    (x, y) =>
+      distance(key, x) - distance(key, y) || Number(sameLetters(key, y)) - Number(sameLetters(key, x)),
+  )[0];
   const hint =
     best !== undefined && distance(key, best) <= Math.max(2, Math.floor(key.length / 3))
       ? `; did you mean "${best}"?`
@@ -126,6 +140,53 @@ export function parseModelReference(value: unknown, source: string, path: string
 
 function isScalar(x: unknown): x is ParameterScalar {
   return typeof x === "number" || typeof x === "boolean" || typeof x === "string";
+}
+
+/**
+ * What each parameter's values must be, checked when the config is read (not when the first tensor that
+ * uses them is planned): numbers, booleans (mergekit also takes 0/1), and density in (0, 1].
+ */
+const PARAMETER_TYPES: Record<string, "number" | "fraction" | "boolean"> = {
+  weight: "number",
+  density: "fraction",
+  gamma: "number",
+  epsilon: "number",
+  lambda: "number",
+  normalize: "boolean",
+  rescale: "boolean",
+  int8_mask: "boolean",
+};
+
+function checkScalar(name: string, value: ParameterScalar, source: string, path: string): void {
+  const type = PARAMETER_TYPES[name];
+  if (type === undefined) return;
+  if (type === "boolean") {
+    if (typeof value !== "boolean" && value !== 0 && value !== 1)
+      fail(source, path, `must be true or false, got ${JSON.stringify(value)}`);
+    return;
+  }
+  if (typeof value !== "number") fail(source, path, `must be a number, got ${JSON.stringify(value)}`);
+  if (type === "fraction" && !(value > 0 && value <= 1))
+    fail(source, path, `must be in (0, 1] (the fraction of each task vector kept), got ${value}`);
+}
+
+function checkSetting(name: string, setting: ParameterSetting, source: string, path: string): void {
+  const entries = Array.isArray(setting) ? setting : null;
+  if (entries === null) {
+    checkScalar(name, setting as ParameterScalar, source, path);
+    return;
+  }
+  entries.forEach((entry, i) => {
+    if (typeof entry !== "object") {
+      checkScalar(name, entry, source, `${path}.${i}`);
+      return;
+    }
+    const where = `${path}.${i}.value`;
+    const values = Array.isArray(entry.value) ? entry.value : [entry.value];
+    values.forEach((v, k) => {
+      checkScalar(name, v, source, Array.isArray(entry.value) ? `${where}.${k}` : where);
+    });
+  });
 }
 
 function parseSetting(value: unknown, source: string, path: string): ParameterSetting {
@@ -175,6 +236,7 @@ function parseParameters(
       fail(source, where, `"${name}" applies to the whole merge: set it under the top-level parameters`);
     }
     out[name] = parseSetting(setting, source, where);
+    checkSetting(name, out[name], source, where);
   }
   return out;
 }

@@ -23,15 +23,14 @@ import { ConfigError, type MergeConfig, referenceString, sameReference } from ".
 import { mergeGtaTensor } from "../engine/gta-tensor.js";
 import { type BlockRunner, BufferScope } from "../engine/runner.js";
 import { gtaJob, shapeNumel } from "../engine/tensor-job.js";
+import type { RawTensor } from "../kernels/decode.js";
+import { bytesOf } from "../load-tensor.js";
 import {
   type MergeOptions,
   type MergeResult,
   type OpenedInputs,
-  publish,
   resolveSemantics,
-} from "../execute.js";
-import type { RawTensor } from "../kernels/decode.js";
-import { bytesOf } from "../load-tensor.js";
+} from "../merge-options.js";
 import {
   type MergePlan,
   methodOf,
@@ -40,6 +39,7 @@ import {
   type PlannedTensor,
   resolveModelParameters,
 } from "../plan.js";
+import { publish } from "../publish.js";
 import type { StatsCollector } from "../stats.js";
 import type { WorkingDType } from "../working-dtype.js";
 import { deltaWeight, type LoraAdapter, type LoraModule, readFactor, targetShape } from "./adapter.js";

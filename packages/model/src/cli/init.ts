@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { UsageError } from "@lethe/core";
+import { recordInputs, recordOutput, startStageRun } from "@lethe/tracker";
 import { TINY_ARCHS, type TinyArch } from "../init/architecture.js";
 import { createTinyModel } from "../init/create.js";
 
@@ -109,31 +110,70 @@ export async function runInit(
   const ropeTheta = positive("rope-theta", values["rope-theta"]);
   const clipQkv = positive("clip-qkv", values["clip-qkv"]);
 
+  const run = await startStageRun(
+    "init",
+    {
+      out,
+      arch,
+      layers,
+      hidden,
+      heads,
+      kv_heads: kvHeads ?? heads,
+      intermediate,
+      vocab_from: vocabFrom,
+      vocab_size: vocabSize ?? null,
+      seed,
+      dtype: dtypeFlag,
+      tie_embeddings: values["tie-embeddings"] ?? false,
+      rope_theta: ropeTheta ?? null,
+      clip_qkv: clipQkv ?? null,
+      max_position_embeddings: maxPositionEmbeddings ?? null,
+    },
+    out,
+  );
+  recordInputs(run, [{ uri: vocabFrom, type: "dataset" }]);
+  let model: Awaited<ReturnType<typeof createTinyModel>>;
+  try {
+    model = await createModel(out, vocabFrom, {
+      arch: arch as TinyArch,
+      layers,
+      hidden,
+      heads,
+      intermediate,
+      seed,
+      dtype: dtypeFlag === "bf16" ? "BF16" : "F32",
+      tieEmbeddings: values["tie-embeddings"] ?? false,
+      ...(kvHeads !== undefined ? { kvHeads } : {}),
+      ...(vocabSize !== undefined ? { vocabSize } : {}),
+      ...(maxPositionEmbeddings !== undefined ? { maxPositionEmbeddings } : {}),
+      ...(ropeTheta !== undefined ? { ropeTheta } : {}),
+      ...(clipQkv !== undefined ? { clipQkv } : {}),
+    });
+    const params = model.tensors.reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0);
+    run.summary({ parameters: params, vocab_size: model.vocabSize });
+    recordOutput(run, { uri: model.uri }, [vocabFrom], { manifest: model.manifest.id });
+  } catch (err) {
+    await run.finish(1);
+    throw err;
+  }
+  await run.finish(0);
+  const params = model.tensors.reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0);
+  stdout.write(
+    `${model.uri}: ${arch} ${layers}x${hidden}, vocab ${model.vocabSize}, ${params} parameters (manifest ${model.manifest.id})\n`,
+  );
+  return 0;
+}
+
+async function createModel(
+  out: string,
+  vocabFrom: string,
+  options: Omit<Parameters<typeof createTinyModel>[1], "vocabFrom">,
+): ReturnType<typeof createTinyModel> {
   let text: string;
   try {
     text = await readFile(vocabFrom, "utf8");
   } catch (err) {
     throw new Error(`--vocab-from ${vocabFrom}: ${(err as Error).message}`);
   }
-  const model = await createTinyModel(out, {
-    arch: arch as TinyArch,
-    layers,
-    hidden,
-    heads,
-    intermediate,
-    vocabFrom: text,
-    seed,
-    dtype: dtypeFlag === "bf16" ? "BF16" : "F32",
-    tieEmbeddings: values["tie-embeddings"] ?? false,
-    ...(kvHeads !== undefined ? { kvHeads } : {}),
-    ...(vocabSize !== undefined ? { vocabSize } : {}),
-    ...(maxPositionEmbeddings !== undefined ? { maxPositionEmbeddings } : {}),
-    ...(ropeTheta !== undefined ? { ropeTheta } : {}),
-    ...(clipQkv !== undefined ? { clipQkv } : {}),
-  });
-  const params = model.tensors.reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0);
-  stdout.write(
-    `${model.uri}: ${arch} ${layers}x${hidden}, vocab ${model.vocabSize}, ${params} parameters (manifest ${model.manifest.id})\n`,
-  );
-  return 0;
+  return createTinyModel(out, { ...options, vocabFrom: text });
 }

@@ -79,7 +79,10 @@ export class WandbBackend implements Backend {
         `W&B: no API key for ${settings.baseUrl}: set WANDB_API_KEY (or WANDB_MODE=offline to upload later with lethe-track sync)`,
       );
     }
-    const client = new WandbClient(settings.baseUrl, settings.apiKey, this.options.client);
+    const client = new WandbClient(settings.baseUrl, settings.apiKey, {
+      warn: this.warn,
+      ...this.options.client,
+    });
     this.uploader = new RunUploader({
       client,
       dir: info.dir,

@@ -7,21 +7,35 @@ import { runCli, UsageError } from "@lethe/core";
 import { runAgent } from "../wandb/agent.js";
 import { syncRun } from "../wandb/sync.js";
 
+const SYNC_USAGE = `usage: lethe-track sync RUN_DIR... [--entity E] [--project P] [--force]
+  upload runs recorded with WANDB_MODE=offline, or what a crash or outage left unsent`;
+
+const AGENT_USAGE = `usage: lethe-track agent SWEEP_ID [--count N] [--entity E] [--project P] [--heartbeat-ms MS]
+  work on a W&B sweep (SWEEP_ID may be ENTITY/PROJECT/ID); trials report through the tracker`;
+
 const USAGE = `usage:
-  lethe-track sync RUN_DIR... [--entity E] [--project P] [--force]
-      upload runs recorded with WANDB_MODE=offline, or what a crash or outage left unsent
-  lethe-track agent SWEEP_ID [--count N] [--entity E] [--project P] [--heartbeat-ms MS]
-      work on a W&B sweep (SWEEP_ID may be ENTITY/PROJECT/ID); trials report through the tracker
+${SYNC_USAGE.replace(/^usage: /, "  ")}
+${AGENT_USAGE.replace(/^usage: /, "  ")}
   lethe-track sweep ...        local sweeps (lethe-track sweep --help)
   lethe-track dashboard ...    the run dashboard (lethe-track dashboard --help)
-environment: WANDB_API_KEY, WANDB_BASE_URL, WANDB_ENTITY, WANDB_PROJECT, LETHE_RUNS_DIR`;
+environment: WANDB_API_KEY, WANDB_BASE_URL, WANDB_ENTITY, WANDB_PROJECT, LETHE_RUNS_DIR,
+  LETHE_WANDB_GIVE_UP_S (how long an unreachable W&B server is retried; default 120)`;
 
 async function sync(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { entity: { type: "string" }, project: { type: "string" }, force: { type: "boolean" } },
+    options: {
+      entity: { type: "string" },
+      project: { type: "string" },
+      force: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
   });
+  if (values.help) {
+    process.stdout.write(`${SYNC_USAGE}\n`);
+    return 0;
+  }
   if (positionals.length === 0) throw new UsageError("sync: name at least one RUN_DIR");
   for (const dir of positionals) {
     const result = await syncRun(resolve(dir), {
@@ -47,8 +61,13 @@ async function agent(argv: string[]): Promise<number> {
       entity: { type: "string" },
       project: { type: "string" },
       "heartbeat-ms": { type: "string" },
+      help: { type: "boolean", short: "h" },
     },
   });
+  if (values.help) {
+    process.stdout.write(`${AGENT_USAGE}\n`);
+    return 0;
+  }
   const [sweepId, ...rest] = positionals;
   if (sweepId === undefined || rest.length > 0) throw new UsageError("agent: expects exactly one SWEEP_ID");
   const count = values.count === undefined ? undefined : Number(values.count);

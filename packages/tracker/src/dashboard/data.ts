@@ -47,12 +47,16 @@ export interface SweepView {
   name: string | null;
   method: string | null;
   metric: { name: string; goal: "minimize" | "maximize" } | null;
-  /** Parameter names (the record's, or the config keys that vary across the sweep's runs). */
+  /** Parameters that vary across the trials (the axes); a parameter with one value is not an axis. */
   params: string[];
+  /** Parameters every trial had the same value of. */
+  fixed: Record<string, unknown>;
   state: string | null;
   best_run: string | null;
   trials: {
     run_id: string;
+    /** The run's own name (the trial's id when it has none). */
+    name: string;
     state: string;
     params: Record<string, unknown>;
     metric: number | null;
@@ -102,8 +106,35 @@ function toSummary(record: RunRecord): RunSummary {
   };
 }
 
+/**
+ * Every run, newest first. A trial the sweep stopped (hyperband) ends as a run killed by SIGTERM; it reads
+ * "stopped" here as in the sweep's own record, so one word names it everywhere.
+ */
 export async function runSummaries(runsDir: string): Promise<RunSummary[]> {
-  return (await listRuns(runsDir)).map(toSummary);
+  const stopped = new Set(
+    (await listSweeps(runsDir)).flatMap((r) =>
+      r.trials.filter((t) => t.state === "stopped").map((t) => t.run_id),
+    ),
+  );
+  return (await listRuns(runsDir)).map((record) => {
+    const summary = toSummary(record);
+    return stopped.has(summary.id) ? { ...summary, state: "stopped" } : summary;
+  });
+}
+
+/** Split parameters into those that vary across `values` (axes) and those with one value (fixed). */
+function varying(
+  keys: Iterable<string>,
+  values: readonly Record<string, unknown>[],
+): { params: string[]; fixed: Record<string, unknown> } {
+  const params: string[] = [];
+  const fixed: Record<string, unknown> = {};
+  for (const key of keys) {
+    const distinct = new Set(values.map((v) => JSON.stringify(v[key] ?? null)));
+    if (distinct.size > 1) params.push(key);
+    else fixed[key] = values[0]?.[key] ?? null;
+  }
+  return { params: params.sort(), fixed };
 }
 
 /** The run directory for an id from a URL, or null for an id that cannot name a run. */
@@ -199,18 +230,24 @@ export async function sweepViews(runsDir: string): Promise<SweepView[]> {
 }
 
 function fromRecord(record: SweepRecord, runs: Map<string, RunSummary>): SweepView {
-  const params = new Set<string>();
-  for (const t of record.trials) for (const k of Object.keys(t.params)) params.add(k);
+  const keys = new Set<string>();
+  for (const t of record.trials) for (const k of Object.keys(t.params)) keys.add(k);
+  const { params, fixed } = varying(
+    keys,
+    record.trials.map((t) => t.params),
+  );
   return {
     id: record.id,
     name: record.name,
     method: record.method,
     metric: record.metric ? { name: record.metric.name, goal: record.metric.goal } : null,
-    params: [...params],
+    params,
+    fixed,
     state: record.state,
     best_run: record.best?.run_id ?? null,
     trials: record.trials.map((t) => ({
       run_id: t.run_id,
+      name: runs.get(t.run_id)?.name ?? t.run_id,
       state: t.state,
       params: t.params,
       metric: t.metric,
@@ -221,19 +258,22 @@ function fromRecord(record: SweepRecord, runs: Map<string, RunSummary>): SweepVi
 
 function fromRuns(id: string, members: RunSummary[]): SweepView {
   const keys = new Set(members.flatMap((r) => Object.keys(r.config)));
-  const params = [...keys]
-    .filter((k) => new Set(members.map((r) => JSON.stringify(r.config[k]))).size > 1)
-    .sort();
+  const { params, fixed } = varying(
+    keys,
+    members.map((r) => r.config),
+  );
   return {
     id,
     name: null,
     method: null,
     metric: null,
     params,
+    fixed,
     state: null,
     best_run: null,
     trials: members.map((r) => ({
       run_id: r.id,
+      name: r.name,
       state: r.state,
       params: Object.fromEntries(params.map((k) => [k, r.config[k]])),
       metric: null,

@@ -88,10 +88,14 @@ export async function buildLineage(runsDir: string): Promise<Lineage> {
     if (!contents) continue;
     for (const artifact of contents.artifacts) {
       const node = addNode(artifact.uri);
+      // A stage's inputs are recorded too (role "input"): they name the node, but the run that made it
+      // is the one that recorded it as its output.
+      const input = artifact.metadata["role"] === "input";
+      if (input && node.run_id !== null) continue;
       node.name = artifact.name;
       node.type = artifact.type;
-      node.run_id = run.meta.id;
-      node.run_name = run.meta.name;
+      node.run_id = input ? null : run.meta.id;
+      node.run_name = input ? null : run.meta.name;
       const parents = artifact.metadata.parents;
       if (Array.isArray(parents)) {
         for (const p of parents) {

@@ -145,7 +145,7 @@ export async function runAgent(options: AgentOptions): Promise<AgentResult> {
     throw new LetheError(`W&B: no API key for ${settings.baseUrl}: set WANDB_API_KEY`);
   const log = options.log ?? ((message: string) => process.stderr.write(`lethe-track agent: ${message}\n`));
   const { signal } = options;
-  const client = new WandbClient(settings.baseUrl, settings.apiKey, options.client);
+  const client = new WandbClient(settings.baseUrl, settings.apiKey, { warn: log, ...options.client });
   const path = parseSweepPath(options.sweepId);
   const entity = path.entity ?? options.entity ?? settings.entity ?? (await viewerEntity(client, signal));
   const project = path.project ?? options.project ?? settings.project;

@@ -7,7 +7,10 @@ import { LetheError } from "@lethe/core";
 import { basicAuthHeader } from "./env.js";
 import {
   DEFAULT_RETRY,
+  formatRetry,
+  giveUpAfterMs,
   HttpStatusError,
+  RetriesExhaustedError,
   type RetryEvent,
   type RetryPolicy,
   TransportError,
@@ -17,9 +20,13 @@ import {
 export interface ClientOptions {
   /** Timeout of one attempt (connect, send, and read the whole reply). */
   requestTimeoutMs: number;
+  /** Backoff; `giveUpAfterMs` defaults to LETHE_WANDB_GIVE_UP_S (60 s). */
   retry: RetryPolicy;
   userAgent: string;
+  /** Called before each retry; default: one line on stderr (`retryLine` formats it). */
   onRetry?: (event: RetryEvent) => void;
+  /** Where the default `onRetry` writes its line (default stderr). */
+  warn?: (line: string) => void;
 }
 
 export const DEFAULT_CLIENT_OPTIONS: ClientOptions = {
@@ -67,8 +74,25 @@ export class WandbClient {
     apiKey: string | null,
     options: Partial<ClientOptions> = {},
   ) {
-    this.options = { ...DEFAULT_CLIENT_OPTIONS, ...options };
+    const retry = { giveUpAfterMs: giveUpAfterMs(), ...(options.retry ?? DEFAULT_RETRY) };
+    const warn = options.warn ?? ((line: string) => process.stderr.write(`lethe-track: ${line}\n`));
+    this.options = {
+      ...DEFAULT_CLIENT_OPTIONS,
+      onRetry: (event) => warn(formatRetry(event, retry.giveUpAfterMs)),
+      ...options,
+      retry,
+    };
     this.auth = apiKey === null ? null : basicAuthHeader(apiKey);
+  }
+
+  /** What to do when the server does not answer, for the give-up message. */
+  private remedy(): string {
+    const bound = this.options.retry.giveUpAfterMs;
+    return (
+      `check WANDB_BASE_URL (now ${this.baseUrl}) and that the server is up; to work without it, set ` +
+      "WANDB_MODE=offline and upload later with `lethe-track sync RUN_DIR`" +
+      (bound === undefined ? "" : `; LETHE_WANDB_GIVE_UP_S sets how long to retry (now ${bound / 1000})`)
+    );
   }
 
   /** Run a GraphQL operation and return its `data`. */
@@ -79,7 +103,7 @@ export class WandbClient {
       `${this.baseUrl}/graphql`,
       JSON.stringify({ query, variables }),
       {},
-      `W&B ${op}`,
+      `W&B ${op} at ${this.baseUrl}/graphql`,
       signal,
     );
     let reply: { data?: T; errors?: { message?: string }[] };
@@ -111,7 +135,7 @@ export class WandbClient {
       this.baseUrl + path,
       JSON.stringify(body),
       {},
-      `W&B file_stream ${entity}/${project}/${runId}`,
+      `W&B file_stream at ${this.baseUrl}${path}`,
       signal,
     );
   }
@@ -134,6 +158,21 @@ export class WandbClient {
     what: string,
     signal: AbortSignal | undefined,
     withAuth = true,
+  ): Promise<string> {
+    return this.attempts(method, url, body, extraHeaders, what, signal, withAuth).catch((err: unknown) => {
+      if (!(err instanceof RetriesExhaustedError)) throw err;
+      throw new RetriesExhaustedError(`${err.message}\n${this.remedy()}`, err.attempts, err.lastError);
+    });
+  }
+
+  private attempts(
+    method: string,
+    url: string,
+    body: string | Uint8Array,
+    extraHeaders: Record<string, string>,
+    what: string,
+    signal: AbortSignal | undefined,
+    withAuth: boolean,
   ): Promise<string> {
     const headers: Record<string, string> = { "User-Agent": this.options.userAgent, ...extraHeaders };
     if (typeof body === "string") headers["Content-Type"] = "application/json";

@@ -10,9 +10,17 @@ export interface RetryPolicy {
   maxAttempts: number;
   baseDelayMs: number;
   maxDelayMs: number;
+  /** Stop retrying once this long has passed since the first attempt (default: no bound but maxAttempts). */
+  giveUpAfterMs?: number;
 }
 
 export const DEFAULT_RETRY: RetryPolicy = { maxAttempts: 10, baseDelayMs: 500, maxDelayMs: 30_000 };
+
+/** How long an unanswered request is retried: LETHE_WANDB_GIVE_UP_S seconds, default 60. */
+export function giveUpAfterMs(env: NodeJS.ProcessEnv = process.env): number {
+  const seconds = Number(env["LETHE_WANDB_GIVE_UP_S"]);
+  return Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : 60_000;
+}
 
 /** The server answered with an error status. */
 export class HttpStatusError extends LetheError {
@@ -80,6 +88,17 @@ export interface RetryEvent {
   attempt: number;
   delayMs: number;
   error: unknown;
+  /** Time since the first attempt. */
+  elapsedMs: number;
+}
+
+/** One line per retry round: what failed, why, and when the next try is. */
+export function formatRetry(event: RetryEvent, giveUpMs?: number): string {
+  const bound = giveUpMs === undefined ? "" : `, giving up after ${(giveUpMs / 1000).toFixed(0)} s`;
+  return (
+    `${(event.error as Error).message}; retry ${event.attempt} in ${(event.delayMs / 1000).toFixed(1)} s` +
+    ` (${(event.elapsedMs / 1000).toFixed(1)} s so far${bound})`
+  );
 }
 
 export async function withRetry<T>(
@@ -89,21 +108,26 @@ export async function withRetry<T>(
   signal?: AbortSignal,
   onRetry?: (event: RetryEvent) => void,
 ): Promise<T> {
+  const started = Date.now();
   for (let n = 1; ; n++) {
     try {
       return await attempt(n);
     } catch (err) {
       if (signal?.aborted) throw signal.reason;
       if (!isRetryable(err)) throw err;
-      if (n >= policy.maxAttempts) {
+      const elapsedMs = Date.now() - started;
+      const delayMs = backoffDelay(policy, n, err instanceof HttpStatusError ? err.retryAfterMs : null);
+      const outOfTime = policy.giveUpAfterMs !== undefined && elapsedMs + delayMs > policy.giveUpAfterMs;
+      if (n >= policy.maxAttempts || outOfTime) {
+        const message = (err as Error).message;
+        const reason = message.startsWith(`${what}: `) ? message.slice(what.length + 2) : message;
         throw new RetriesExhaustedError(
-          `${what}: gave up after ${n} attempts: ${(err as Error).message}`,
+          `${what}: gave up after ${n} attempts in ${(elapsedMs / 1000).toFixed(1)} s: ${reason}`,
           n,
           err,
         );
       }
-      const delayMs = backoffDelay(policy, n, err instanceof HttpStatusError ? err.retryAfterMs : null);
-      onRetry?.({ what, attempt: n, delayMs, error: err });
+      onRetry?.({ what, attempt: n, delayMs, error: err, elapsedMs });
       await sleep(delayMs, signal);
     }
   }

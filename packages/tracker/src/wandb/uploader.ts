@@ -116,8 +116,15 @@ export class RunUploader {
     const { signal } = options;
     await this.connect(signal);
     if (sha256(this.configJson()) !== this.spool.state.config_sha256) await this.upsert(signal);
-    await this.pushTables(signal);
-    await this.pushArtifacts(signal);
+    // A table or artifact that cannot be uploaded stays spooled for the next drain (or lethe-track sync);
+    // it must not keep the history, the summary and the run's completion from the server.
+    const failed: unknown[] = [];
+    for (const push of [() => this.pushTables(signal), () => this.pushArtifacts(signal)]) {
+      await push().catch((err: unknown) => {
+        if (signal?.aborted) throw err;
+        failed.push(err);
+      });
+    }
     await this.pushHistory(signal);
     if (options.complete !== undefined && this.spool.state.complete === null) {
       const s = this.spool.state;
@@ -131,6 +138,7 @@ export class RunUploader {
       s.complete = { exit_code: options.complete };
       this.spool.save();
     }
+    if (failed.length > 0) throw failed[0];
   }
 
   private configJson(): string {

@@ -380,14 +380,29 @@ function renderSweeps() {
     return;
   }
   const best = sweep.trials.find((t) => t.run_id === sweep.best_run);
+  const metricLogged = sweep.metric !== null && sweep.trials.some((t) => typeof t.metric === "number");
   $("sweep-info").textContent =
     `${sweep.method ?? "external"} sweep · ${sweep.trials.length} trials` +
     (sweep.metric ? ` · ${sweep.metric.goal} ${sweep.metric.name}` : "") +
-    (best ? ` · best ${best.run_id}: ${formatNumber(best.metric)}` : "");
+    (best ? ` · best ${best.name}: ${formatNumber(best.metric)}` : "");
+  const fixed = Object.entries(sweep.fixed);
+  $("sweep-notes").textContent = [
+    sweep.metric && !metricLogged
+      ? `No trial logged ${sweep.metric.name}, so there is no best trial and the lines are grey` +
+        (sweep.metric.name === "eval/final"
+          ? ": the final score needs MMLU (give the trials --eval.mmlu DIR)."
+          : ".")
+      : "",
+    fixed.length > 0
+      ? `Same in every trial (not drawn as axes): ${fixed.map(([k, v]) => `${k} = ${typeof v === "string" ? v : JSON.stringify(v)}`).join(", ")}.`
+      : "",
+  ]
+    .filter(Boolean)
+    .join(" ");
 
   const dims = sweep.params.map((p) => ({ key: p, label: p }));
-  if (sweep.metric) dims.push({ key: "__metric", label: sweep.metric.name });
-  const items = sweep.trials.map((t) => ({ id: t.run_id, ...t.params, __metric: t.metric }));
+  if (metricLogged) dims.push({ key: "__metric", label: sweep.metric.name });
+  const items = sweep.trials.map((t) => ({ id: t.name, ...t.params, __metric: t.metric }));
   drawParallel($("parallel"), {
     dims,
     items,
@@ -431,7 +446,7 @@ function renderSweeps() {
     sy.value = axisKeys.find((k) => /retain/i.test(k)) ?? axisKeys[1] ?? axisKeys[0] ?? "";
   const points = sweep.trials.map((t) => ({
     id: t.run_id,
-    label: `${t.run_id} (${t.state})`,
+    label: `${t.name} (${t.state})`,
     x: trialValue(t, sx.value),
     y: trialValue(t, sy.value),
     c: trialValue(t, sc.value),
@@ -467,7 +482,7 @@ function renderSweeps() {
     ...sweep.trials.map((t) => {
       const tr = document.createElement("tr");
       const cells = [
-        t.run_id,
+        t.name === t.run_id ? t.run_id : `${t.name} (${t.run_id})`,
         t.state,
         ...(sweep.metric ? [t.metric] : []),
         ...sweep.params.map((p) => t.params[p]),

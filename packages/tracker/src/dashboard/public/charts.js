@@ -229,6 +229,11 @@ export function drawParallel(container, { dims, items, color, colorLabel }) {
       root,
     );
     svg("title", {}, path, `${item.id}${typeof c === "number" ? ` · ${colorLabel} ${formatNumber(c)}` : ""}`);
+    // With one axis there is no line to draw: mark each trial's value on it.
+    if (dims.length === 1 && points[0]) {
+      const dot = svg("circle", { class: "pc-dot", cx: points[0][0], cy: points[0][1], r: 4 }, root);
+      svg("title", {}, dot, item.id);
+    }
   });
   dims.forEach((dim, i) => {
     const g = svg("g", { class: "axis" }, root);
@@ -246,7 +251,9 @@ export function drawParallel(container, { dims, items, color, colorLabel }) {
       : s.cats.map((c) => [s.y(JSON.parse(c)), c.replace(/^"|"$/g, "")]);
     for (const [y, text] of labels) {
       svg("line", { x1: xs[i] - 4, x2: xs[i], y1: y, y2: y }, g);
-      svg("text", { x: xs[i] - 7, y: y + 4, "text-anchor": "end" }, g, text);
+      // Category values (paths, names) keep their end, which tells them apart, within the axis spacing.
+      const label = svg("text", { x: xs[i] - 7, y: y + 4, "text-anchor": "end" }, g, truncateStart(text, 16));
+      if (label.textContent !== text) svg("title", {}, label, text);
     }
   });
 }
@@ -280,14 +287,16 @@ export function drawScatter(
   const usable = points.filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y));
   if (usable.length === 0) return empty(container, "No trial has both values.");
   clear(container);
-  const width = 620;
-  const height = 420;
-  const m = { left: 64, right: 20, top: 16, bottom: 48 };
-  const root = svg("svg", { width, height, class: "scatter", role: "img" }, container);
-  const x = linear(pad(extent(usable.map((p) => p.x))), [m.left, width - m.right]);
-  const y = linear(pad(extent(usable.map((p) => p.y))), [height - m.bottom, m.top]);
   const [xLo, xHi] = pad(extent(usable.map((p) => p.x)));
   const [yLo, yHi] = pad(extent(usable.map((p) => p.y)));
+  // The left margin fits the widest y tick label, so the rotated axis title never runs over the numbers.
+  const yTickWidth = Math.max(...niceTicks(yLo, yHi).map((t) => formatNumber(t).length)) * 7;
+  const height = 420;
+  const m = { left: Math.max(64, 36 + yTickWidth), right: 20, top: 16, bottom: 48 };
+  const width = 556 + m.left;
+  const root = svg("svg", { width, height, class: "scatter", role: "img" }, container);
+  const x = linear([xLo, xHi], [m.left, width - m.right]);
+  const y = linear([yLo, yHi], [height - m.bottom, m.top]);
   const axes = svg("g", { class: "axis" }, root);
   svg("line", { x1: m.left, x2: width - m.right, y1: height - m.bottom, y2: height - m.bottom }, axes);
   svg("line", { x1: m.left, x2: m.left, y1: m.top, y2: height - m.bottom }, axes);
@@ -481,7 +490,9 @@ export function drawLineage(container, { nodes, edges }) {
       "text",
       { x: 8, y: 35, style: "fill: #6b7380" },
       g,
-      truncate(n.run_name ? `${n.stage ? `${n.stage} · ` : ""}run ${n.run_name}` : (n.stage ?? n.uri), 36),
+      n.run_name
+        ? truncate(`${n.stage ? `${n.stage} · ` : ""}run ${n.run_name}`, 36)
+        : (n.stage ?? truncateStart(n.uri, 36)), // a path keeps its end: the file or directory name
     );
     svg("title", {}, g, `${n.uri}${n.run_id ? `\nrecorded by run ${n.run_id}` : ""}`);
   }
@@ -489,4 +500,8 @@ export function drawLineage(container, { nodes, edges }) {
 
 function truncate(text, n) {
   return text.length > n ? `${text.slice(0, n - 1)}…` : text;
+}
+
+function truncateStart(text, n) {
+  return text.length > n ? `…${text.slice(text.length - n + 1)}` : text;
 }

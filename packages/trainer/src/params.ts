@@ -27,8 +27,10 @@ export interface LoraSpec {
   targetModules: readonly string[];
   /** Scaling alpha/√r instead of alpha/r. */
   rslora?: boolean;
-  /** Seeds A's Kaiming-uniform initialisation (B starts at 0, as PEFT). */
+  /** Seeds A's Kaiming-uniform initialisation (B starts at 0, as PEFT) and the dropout masks. */
   seed: number;
+  /** PEFT's lora_dropout probability on each module's input while training (default 0). */
+  dropout?: number;
   /** Layers to adapt; default all. */
   layers?: readonly number[];
 }
@@ -154,6 +156,11 @@ export class ParameterSet {
       gradIsZero: true,
       feed,
     });
+  }
+
+  /** The dropout probability applied to the trained LoRA modules' inputs (0: none). */
+  get loraDropout(): number {
+    return this.spec.lora?.dropout ?? 0;
   }
 
   /** LoRA ranks of layer i's graph (the trainer's modules, else the loaded adapter's), or null. */

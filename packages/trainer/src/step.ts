@@ -19,6 +19,7 @@ import {
   stepInputs,
   type TokenBatch,
 } from "@lethe/model";
+import { dropoutFeeds } from "./dropout.js";
 import { pick } from "./feeds.js";
 import { HEAD_CHUNK_VALUES, type HeadInputs, headGradient, headStatistics } from "./loss-head.js";
 import type { Parameter, ParameterSet } from "./params.js";
@@ -52,6 +53,8 @@ export interface ForwardPass {
   logprobs: Float32Array | null;
   /** [batch, seq, D] the residual stream at the target layer (hidden target). */
   hidden: Float32Array | null;
+  /** Names this pass's dropout masks (drawn again, identically, by backward's recomputation). */
+  readonly passId: number;
   /** Kept for backward: the attention/RoPE feeds, each layer's input, the top hidden state. */
   readonly saved: {
     step: StepInputs;
@@ -78,14 +81,18 @@ export class TrainingStep {
     private readonly options: { headChunkValues?: number } = {},
   ) {}
 
+  private passes = 0;
+
   /** Run the model on a padded batch; a reference pass keeps nothing for backward. */
   async forward(
     batch: TokenBatch,
     target: LossTarget,
-    opts: { reference?: boolean } = {},
+    opts: { reference?: boolean; passId?: number } = {},
   ): Promise<ForwardPass> {
     const reference = opts.reference ?? false;
     const { model, params } = this;
+    // Numbered passes draw fresh dropout masks; a given id repeats its masks (tests, parity checks).
+    const passId = opts.passId ?? this.passes++;
     const top = target.kind === "hidden" ? target.layer : model.config.numLayers - 1;
     if (!(Number.isInteger(top) && top >= 0 && top < model.config.numLayers))
       throw new RangeError(
@@ -97,7 +104,7 @@ export class TrainingStep {
     const lowest = Math.max(0, params.lowestTrainableLayer);
     for (let i = 0; i <= top; i++) {
       if (!reference && i >= lowest) layerInputs[i] = h;
-      h = await this.runLayer(i, h, step, reference);
+      h = await this.runLayer(i, h, step, reference, passId, batch);
     }
     const pass: ForwardPass = {
       batch,
@@ -107,6 +114,7 @@ export class TrainingStep {
       kl: null,
       logprobs: null,
       hidden: null,
+      passId,
       saved: { step, layerInputs, topLayer: top, top: h },
     };
     if (target.kind === "hidden") {
@@ -162,11 +170,14 @@ export class TrainingStep {
     hidden: ort.Tensor,
     step: StepInputs,
     reference: boolean,
+    passId: number,
+    batch: TokenBatch,
   ): Promise<ort.Tensor> {
+    const dropout = !reference && this.params.loraDropout > 0;
     const g = await this.sessions.get({
       kind: "layer",
       config: this.model.config,
-      options: { matmulDtype: "float32", lora: this.params.loraRanks(i) },
+      options: { matmulDtype: "float32", lora: this.params.loraRanks(i), loraDropout: dropout },
     });
     const feeds = {
       hidden,
@@ -174,8 +185,24 @@ export class TrainingStep {
       cos: step.cos,
       sin: step.sin,
       ...this.params.layerFeeds(i, reference),
+      ...(dropout ? this.dropoutFeeds(i, passId, batch) : {}),
     };
     return (await g.session.run(pick(g.session, feeds)))["hidden_out"]!;
+  }
+
+  private dropoutFeeds(layer: number, passId: number, batch: TokenBatch): Record<string, ort.Tensor> {
+    const p = this.params;
+    const modules = p.loraRanks(layer)?.keys() ?? [];
+    return dropoutFeeds(
+      this.model.config,
+      modules,
+      p.loraDropout,
+      p.spec.lora!.seed,
+      passId,
+      layer,
+      batch.batch,
+      batch.seq,
+    );
   }
 
   private headInputs(pass: ForwardPass, reference: boolean): HeadInputs {
@@ -219,10 +246,11 @@ export class TrainingStep {
   private async layerBackward(i: number, pass: ForwardPass, gradOut: ort.Tensor, inputGrad: boolean) {
     const trainable = this.params.layerTrainable(i);
     if (!inputGrad && trainable.length === 0) return null;
+    const dropout = this.params.loraDropout > 0;
     const g = await this.sessions.get({
       kind: "layer_grad",
       config: this.model.config,
-      options: { matmulDtype: "float32", lora: this.params.loraRanks(i) },
+      options: { matmulDtype: "float32", lora: this.params.loraRanks(i), loraDropout: dropout },
       training: { trainable, inputGrad, kl: false, logprobs: false },
     });
     const { step, layerInputs } = pass.saved;
@@ -233,6 +261,7 @@ export class TrainingStep {
       sin: step.sin,
       "grad.hidden_out": gradOut,
       ...this.params.layerFeeds(i, false),
+      ...(dropout ? this.dropoutFeeds(i, pass.passId, pass.batch) : {}),
     };
     const out = await g.session.run(pick(g.session, feeds));
     accumulate(this.params.usesIn("layer", i), out);

@@ -102,7 +102,13 @@ export function trainableSpec(config: TrainConfig): TrainableSpec {
   if (p.mode === "full") return { select: /.*/ };
   if (p.mode === "select") return { select: new RegExp(p.select) };
   return {
-    lora: { r: p.lora.r, alpha: p.lora.alpha, targetModules: p.lora.target_modules, seed: config.seed },
+    lora: {
+      r: p.lora.r,
+      alpha: p.lora.alpha,
+      targetModules: p.lora.target_modules,
+      seed: config.seed,
+      dropout: p.lora.dropout,
+    },
   };
 }
 

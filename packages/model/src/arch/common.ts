@@ -5,7 +5,7 @@
  * graph (inputs named `self_attn.q_proj.weight`) and a whole-model graph (`model.layers.3.self_attn...`).
  */
 import type { ModelConfig } from "../config.js";
-import type { DataType, Graph, Value } from "../graph/ir.js";
+import type { DataType, Graph, Shape, Value } from "../graph/ir.js";
 import {
   add,
   cast,
@@ -45,6 +45,11 @@ export interface BuildOptions {
   matmulDtype: "float32" | "float16";
   /** LoRA modules applied at run time (relative names) with their ranks. */
   lora: ReadonlyMap<LayerLinear, number> | null;
+  /**
+   * Training: PEFT's lora_dropout on each LoRA module's input, as a fed mask `<module>.lora_dropout`
+   * [batch, seq, in] of 0 and 1/(1−p) (the trainer draws it, so forward and recomputation agree).
+   */
+  loraDropout?: boolean;
 }
 
 /** Declares (once) and returns the graph input holding a weight. */
@@ -55,7 +60,7 @@ export class Params {
     private readonly declared = new Map<string, Value>(),
   ) {}
 
-  get(name: string, shape: number[], dtype: DataType = "float32"): Value {
+  get(name: string, shape: Shape, dtype: DataType = "float32"): Value {
     const full = this.prefix + name;
     let v = this.declared.get(full);
     if (!v) {
@@ -103,7 +108,8 @@ export function linear(
   if (rank !== undefined) {
     const a = p.get(`${name}.lora_A.weight`, [rank, inF]);
     const b = p.get(`${name}.lora_B.weight`, [outF, rank]);
-    const delta = matmul(matmul(x, transpose(a, [1, 0])), transpose(b, [1, 0]));
+    const dropped = opts.loraDropout ? mul(x, p.get(`${name}.lora_dropout`, ["batch", "seq", inF])) : x;
+    const delta = matmul(matmul(dropped, transpose(a, [1, 0])), transpose(b, [1, 0]));
     y = add(y, mul(delta, p.get("lora_scaling", [])));
   }
   return y;

@@ -142,6 +142,7 @@ export function graphKey(req: GraphRequest): string {
   const c = req.config;
   const dtype = req.options.matmulDtype;
   const lora = req.options.lora ? [...req.options.lora.entries()].sort() : null;
+  const dropout = req.options.loraDropout ?? false;
   const t = req.training;
   const training = t ? { ...t, trainable: [...t.trainable].sort() } : null;
   switch (req.kind) {
@@ -158,7 +159,14 @@ export function graphKey(req: GraphRequest): string {
         dtype,
       });
     case "layer":
-      return JSON.stringify({ kind: "layer", ...structure(c), dtype, lora, kv: req.kvCache ?? false });
+      return JSON.stringify({
+        kind: "layer",
+        ...structure(c),
+        dtype,
+        lora,
+        dropout,
+        kv: req.kvCache ?? false,
+      });
     case "model":
       return JSON.stringify({
         kind: "model",
@@ -182,7 +190,7 @@ export function graphKey(req: GraphRequest): string {
         training,
       });
     case "layer_grad":
-      return JSON.stringify({ kind: "layer_grad", ...structure(c), dtype, lora, training });
+      return JSON.stringify({ kind: "layer_grad", ...structure(c), dtype, lora, dropout, training });
     case "embed_grad":
       return JSON.stringify({ kind: "embed_grad", V: c.vocabSize, D: c.hiddenSize, dtype });
   }

@@ -53,6 +53,14 @@ export class Model {
     return new Model(config, weights, sessions, options.foldAdapter ? null : (options.adapter ?? null));
   }
 
+  /**
+   * The same architecture and sessions over other weights (e.g. a trainer's current parameters, whose feeds
+   * view its master copies): nothing is copied or compiled. `adapter` describes LoRA feeds in `weights`.
+   */
+  withWeights(weights: ModelWeights, adapter: LoraAdapter | null = this.adapter): Model {
+    return new Model(this.config, weights, this.sessions, adapter);
+  }
+
   /** Logits and/or the residual stream for rows of token ids (left-padded to the longest). */
   forward(rows: readonly (readonly number[])[], opts: ForwardOptions = {}): Promise<ForwardResult> {
     return forward(this, rows, opts);

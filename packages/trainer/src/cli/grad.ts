@@ -11,7 +11,12 @@ import type { TrainBatch } from "../data/collate.js";
 import { materialise, prepareTraining } from "../train.js";
 
 export async function runGrad(config: TrainConfig, out: string, session: SessionOptions = {}): Promise<void> {
-  const unshuffled: TrainConfig = { ...config, data: { ...config.data, shuffle: false } };
+  // No update, no shuffling, no dropout: the loss and gradient a PyTorch model in eval mode computes.
+  const unshuffled: TrainConfig = {
+    ...config,
+    data: { ...config.data, shuffle: false },
+    params: { ...config.params, lora: { ...config.params.lora, dropout: 0 } },
+  };
   const context = await prepareTraining(unshuffled, { session });
   const first = (n: number) => Array.from({ length: Math.min(config.batch_size, n) }, (_, i) => i);
   const forget = first(context.rows.forget.length);

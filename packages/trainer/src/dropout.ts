@@ -1,0 +1,64 @@
+/**
+ * PEFT's lora_dropout: each LoRA module's input is multiplied by a mask of 0 (probability p) and 1/(1−p). The
+ * mask of (pass, layer, module) is drawn from a counter-based stream, so the backward pass's recomputation
+ * draws the very mask the forward pass used without keeping it (a [batch, seq, in] tensor per module and layer).
+ */
+import { type LayerLinear, linearShapes, type ModelConfig, ort } from "@lethe/model";
+
+/** splitmix32's finaliser: a well-mixed 32-bit word from a key. */
+function mix(x: number): number {
+  let z = (x + 0x9e3779b9) >>> 0;
+  z = Math.imul(z ^ (z >>> 16), 0x21f0aaad);
+  z = Math.imul(z ^ (z >>> 15), 0x735a2d97);
+  return (z ^ (z >>> 15)) >>> 0;
+}
+
+function moduleKey(module: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < module.length; i++) h = Math.imul(h ^ module.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+/** The mask of one module's input for one pass and layer: [rows·in] of 0 and 1/(1−p). */
+export function dropoutMask(
+  p: number,
+  seed: number,
+  pass: number,
+  layer: number,
+  module: string,
+  n: number,
+): Float32Array {
+  const mask = new Float32Array(n);
+  const keep = 1 / (1 - p);
+  const threshold = Math.floor(p * 2 ** 32);
+  let s = mix(seed ^ mix(pass ^ mix(layer ^ moduleKey(module)))) || 1;
+  for (let k = 0; k < n; k++) {
+    // xorshift32: fast, and only the comparison with the threshold matters
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    mask[k] = s >>> 0 < threshold ? 0 : keep;
+  }
+  return mask;
+}
+
+/** The `<module>.lora_dropout` feeds of one layer's graph. */
+export function dropoutFeeds(
+  config: ModelConfig,
+  modules: Iterable<LayerLinear>,
+  p: number,
+  seed: number,
+  pass: number,
+  layer: number,
+  batch: number,
+  seq: number,
+): Record<string, ort.Tensor> {
+  const feeds: Record<string, ort.Tensor> = {};
+  const shapes = linearShapes(config);
+  for (const module of modules) {
+    const inF = shapes[module][1];
+    const mask = dropoutMask(p, seed, pass, layer, module, batch * seq * inF);
+    feeds[`${module}.lora_dropout`] = new ort.Tensor("float32", mask, [batch, seq, inF]);
+  }
+  return feeds;
+}

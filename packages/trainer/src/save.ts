@@ -34,7 +34,10 @@ export async function saveCheckpoint(context: TrainContext, uri: string, epochsD
         examplesSeen: context.step * config.batch_size * config.grad_accum,
         seeds: { seed: config.seed },
         best: null,
-        rng: { rmuCoefficients: context.objective.coefficientsSnapshot() },
+        rng: {
+          rmuCoefficients: context.objective.coefficientsSnapshot(),
+          dropoutPasses: context.objective.engine.passes,
+        },
       },
     },
   });
@@ -59,6 +62,8 @@ export async function resumeFrom(
       `${uri}: saved without optimizer state; it can start a new run (config model/adapter), not resume one`,
     );
   context.optimizer.load(state.optimizer);
+  const passes = state.progress.rng?.["dropoutPasses"];
+  if (typeof passes === "number") context.objective.engine.passes = passes;
   const coefficients = state.progress.rng?.["rmuCoefficients"];
   if (coefficients && typeof coefficients === "object")
     context.objective.restoreCoefficients(coefficients as Record<string, number>);

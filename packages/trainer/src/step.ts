@@ -81,7 +81,8 @@ export class TrainingStep {
     private readonly options: { headChunkValues?: number } = {},
   ) {}
 
-  private passes = 0;
+  /** Forward passes numbered so far: each draws its own dropout masks (saved with a checkpoint, for resume). */
+  passes = 0;
 
   /** Run the model on a padded batch; a reference pass keeps nothing for backward. */
   async forward(

@@ -58,7 +58,7 @@ describe("defaults", () => {
       grad_clip: 1,
     });
     expect([c.batch_size, c.grad_accum, c.epochs, c.seed]).toEqual([1, 4, 5, 42]);
-    expect(c.eval).toEqual({ every: "none", rows: 64, keep: "last", metric: "final" });
+    expect(c.eval).toEqual({ every: "none", rows: 64, keep: "last", metric: "task_aggregate" });
     expect([c.time_budget, c.log_every, c.max_steps, c.preset]).toEqual([null, 10, null, null]);
   });
 
@@ -268,5 +268,20 @@ describe("drafts and printing", () => {
     );
     expect(() => parseConfigText("a: [1,\n", "bad.yml")).toThrow("bad.yml: not valid YAML");
     expect(parseConfigText("", "empty.yml")).toEqual({});
+  });
+});
+
+describe("fields training cannot honour yet are refused, not ignored", () => {
+  it("eval.metric other than task_aggregate with evaluations on, and reference", () => {
+    const base = { model: "m", out: "o", data: { forget: "f" } };
+    expect(() => resolveTrainConfig({ ...base, eval: { every: "epoch", metric: "final" } })).toThrow(
+      /eval\.metric: final needs MIA documents and MMLU, which evaluation during training does not load/,
+    );
+    expect(() => resolveTrainConfig({ ...base, reference: "some/other/model" })).toThrow(
+      /reference: a separate reference checkpoint is not supported yet/,
+    );
+    expect(resolveTrainConfig({ ...base, eval: { every: "epoch", keep: "best" } }).eval.metric).toBe(
+      "task_aggregate",
+    );
   });
 });

@@ -4,6 +4,7 @@
  */
 import { type Run, startRun } from "@lethe/tracker";
 import type { TrainConfig } from "../config/schema.js";
+import { evalDue, TrainingEvaluator } from "../evaluation.js";
 import { resumeFrom, saveCheckpoint } from "../save.js";
 import { prepareTraining, runTraining, type StepRecord, type TrainContext } from "../train.js";
 import { weightDeltaNorms } from "../weight-deltas.js";
@@ -29,15 +30,34 @@ export async function runTrain(config: TrainConfig, options: RunTrainOptions): P
     run.artifact("model", "model", config.model, { role: "input" });
     if (config.adapter) run.artifact("adapter", "model", config.adapter, { role: "input" });
     const progress = new StepProgress(options.quiet, config.log_every);
+    const evaluator = config.eval.every === "none" ? null : await TrainingEvaluator.create(context);
+    const best = { value: Number.NEGATIVE_INFINITY };
+    const maybeEvaluate = async (ctx: TrainContext, at: { step?: number; epochEnd?: boolean }) => {
+      if (!evaluator || !evalDue(config, at)) return;
+      progress.pause();
+      const result = await evaluator.evaluate();
+      run.log(result.metrics, { step: ctx.step });
+      if (config.eval.keep === "best" && result.value > best.value) {
+        best.value = result.value;
+        await saveCheckpoint(ctx, bestUri(config), ctx.step);
+        run.summary({ best: result.value, best_step: ctx.step });
+        run.artifact("best", "model", bestUri(config), {
+          step: ctx.step,
+          [config.eval.metric]: result.value,
+        });
+      }
+    };
     const result = await runTraining(context, {
       start,
       hooks: {
-        onStep: (record, p) => {
+        onStep: async (record, p) => {
           run.log(stepMetrics(record), { step: record.step });
           progress.update(record, p.step, p.total);
+          await maybeEvaluate(context, { step: record.step });
         },
         onEpochEnd: async (epoch, ctx, final) => {
           progress.pause();
+          await maybeEvaluate(ctx, { epochEnd: true });
           await endOfEpoch(run, ctx, epoch, final);
         },
       },
@@ -69,6 +89,7 @@ function runName(config: TrainConfig): string {
 const epochUri = (config: TrainConfig, epoch: number) =>
   `${config.out.replace(/\/+$/, "")}/epoch-${epoch + 1}`;
 const finalUri = (config: TrainConfig) => `${config.out.replace(/\/+$/, "")}/final`;
+const bestUri = (config: TrainConfig) => `${config.out.replace(/\/+$/, "")}/best`;
 
 function stepMetrics(r: StepRecord): Record<string, number> {
   const m: Record<string, number> = {

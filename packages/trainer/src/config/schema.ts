@@ -145,7 +145,7 @@ function buildSchema<P extends z.ZodType<string | undefined>>(path: P) {
     every: evalEvery.default("none"),
     rows: count().default(64),
     keep: z.enum(EVAL_KEEP).default("last"),
-    metric: z.enum(EVAL_METRICS).default("final"),
+    metric: z.enum(EVAL_METRICS).default("task_aggregate"),
   });
 
   return z
@@ -176,6 +176,24 @@ function buildSchema<P extends z.ZodType<string | undefined>>(path: P) {
           code: "custom",
           path: ["eval", "keep"],
           message: "best needs evaluations: set eval.every to epoch or a number of steps (it is none)",
+        });
+      }
+      if (config.eval.every !== "none" && config.eval.metric !== "task_aggregate") {
+        ctx.addIssue({
+          code: "custom",
+          path: ["eval", "metric"],
+          message:
+            `${config.eval.metric} needs MIA documents and MMLU, which evaluation during training does not load: ` +
+            "use task_aggregate (and lethe-eval run on the saved checkpoints for the rest)",
+        });
+      }
+      if (config.reference !== null) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["reference"],
+          message:
+            "a separate reference checkpoint is not supported yet; the reference is the starting model " +
+            "(for LoRA, the base without the adapter): remove it",
         });
       }
     });

@@ -61,6 +61,9 @@ const LORA: TrainableSpec = {
   },
 };
 const FULL: TrainableSpec = { select: /.*/ };
+/** WMDP RMU's trainable set: down_proj of layers 5–7, the loss on the residual stream after layer 7. */
+const RMU: TrainableSpec = { select: /model\.layers\.(5|6|7)\.mlp\.down_proj\.weight/ };
+const RMU_LAYER = 7;
 const sessionOptions = {
   intraOpNumThreads: threads,
   interOpNumThreads: 1,
@@ -92,6 +95,19 @@ function lossInputs(batch: TokenBatch, rows: number[][]) {
     }
   });
   return { labels, cot };
+}
+
+/** An RMU-style step: forward to layer 7, an MSE-like cotangent on its output, backward to layer 5, AdamW. */
+async function rmuStep(t: Trainer, batch: TokenBatch) {
+  const t0 = performance.now();
+  t.params.zeroGrads();
+  const pass = await t.engine.forward(batch, { kind: "hidden", layer: RMU_LAYER });
+  const h = pass.hidden!;
+  const cot = new Float32Array(h.length);
+  for (let i = 0; i < h.length; i++) cot[i] = (2 * (h[i]! - 0.1)) / h.length;
+  await t.engine.backward(pass, { hidden: cot });
+  t.adam.step(5e-5);
+  return (performance.now() - t0) / 1000;
 }
 
 /** One step: zero grads, forward, backward, clip, AdamW. Returns [gradient seconds, optimizer seconds]. */
@@ -187,13 +203,16 @@ async function main(): Promise<void> {
   const { labels, cot } = lossInputs(batch, rows);
   const full = makeTrainer(model, FULL);
   const lora = makeTrainer(model, LORA);
+  const rmu = makeTrainer(model, RMU);
   const baseline = await matmulBaseline(sessionOptions, BATCH, SEQ);
 
   // Warm-up (compiles every session), then the cases interleaved run by run.
   await model.forward(rows);
   await trainStep(full, batch, labels, cot);
   await trainStep(lora, batch, labels, cot);
+  await rmuStep(rmu, batch);
   const times = {
+    rmu: [] as number[],
     forward: [] as number[],
     base: [] as number[],
     full: [] as number[],
@@ -212,6 +231,7 @@ async function main(): Promise<void> {
     const [lg, lo] = await trainStep(lora, batch, labels, cot);
     times.lora.push(lg + lo);
     times.loraOpt.push(lo);
+    times.rmu.push(await rmuStep(rmu, batch));
     t0 = performance.now();
   }
   await baseline.release();
@@ -241,6 +261,9 @@ async function main(): Promise<void> {
   line("forward, per-layer graphs (logits)", times.forward, fwd);
   line("full step (4× forward FLOPs)", times.full, 4 * fwd);
   line("LoRA r=32 step (3× forward FLOPs)", times.lora, 3 * fwd);
+  // Forward through layers 0–7, recompute and backward through 5–7 (dX and dW for down_proj only).
+  const layerFlops = (fwd - 2 * tokens * V * D) / L;
+  line("RMU step: down_proj 5–7, loss at layer 7", times.rmu, (RMU_LAYER + 1 + 3 * 3) * layerFlops);
   console.log(
     row([
       "plain ORT MatMul, same sizes (baseline)",

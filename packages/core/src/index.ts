@@ -34,3 +34,4 @@ export * from "./store/types.js";
 export * from "./tensor/convert.js";
 export * from "./tensor/dtype.js";
 export * from "./tensor/tensor.js";
+export { compileWasmFile } from "./wasm.js";

@@ -3,21 +3,7 @@
  * mask of (pass, layer, module) is drawn from a counter-based stream, so the backward pass's recomputation
  * draws the very mask the forward pass used without keeping it (a [batch, seq, in] tensor per module and layer).
  */
-import { type LayerLinear, linearShapes, type ModelConfig, ort } from "@lethe/model";
-
-/** splitmix32's finaliser: a well-mixed 32-bit word from a key. */
-function mix(x: number): number {
-  let z = (x + 0x9e3779b9) >>> 0;
-  z = Math.imul(z ^ (z >>> 16), 0x21f0aaad);
-  z = Math.imul(z ^ (z >>> 15), 0x735a2d97);
-  return (z ^ (z >>> 15)) >>> 0;
-}
-
-function moduleKey(module: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < module.length; i++) h = Math.imul(h ^ module.charCodeAt(i), 0x01000193);
-  return h >>> 0;
-}
+import { fnv1a, type LayerLinear, linearShapes, type ModelConfig, mix, ort } from "@lethe/model";
 
 /** The mask of one module's input for one pass and layer: [rows·in] of 0 and 1/(1−p). */
 export function dropoutMask(
@@ -31,7 +17,7 @@ export function dropoutMask(
   const mask = new Float32Array(n);
   const keep = 1 / (1 - p);
   const threshold = Math.floor(p * 2 ** 32);
-  let s = mix(seed ^ mix(pass ^ mix(layer ^ moduleKey(module)))) || 1;
+  let s = mix(seed ^ mix(pass ^ mix(layer ^ fnv1a(module)))) || 1;
   for (let k = 0; k < n; k++) {
     // xorshift32: fast, and only the comparison with the threshold matters
     s ^= s << 13;

@@ -162,6 +162,7 @@ describe("lethe-train", () => {
     );
     expect(names).toContain("grad.base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight");
     expect(names.filter((n) => n.startsWith("grad.")).length).toBe(2 * 7 * 2);
+    expect(names.filter((n) => n.startsWith("value.")).length).toBe(2 * 7 * 2);
     const ids = file.tensors.find((e) => e.name === "batch.forget.input_ids")!;
     expect(ids.dtype).toBe("I64");
     expect(ids.shape).toEqual([2, 40]); // batch_size 2, prompt_target rows padded to max_len

@@ -1,3 +1,4 @@
+/// <reference path="../../../core/src/webassembly.d.ts" />
 /**
  * Where the WebAssembly SIMD kernels (`assembly/gta-bf16.ts`, built to dist/wasm by `pnpm build`) run, and how
  * tensor data reaches them. The module imports its memory, so one compiled module serves two instances per
@@ -11,7 +12,7 @@
  * the arena is recognised by its size and a random token written in its header.
  */
 import { randomFillSync } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { compileWasmFile } from "@lethe/core";
 
 export interface SimdKernels {
   dataStart(): number;
@@ -151,19 +152,8 @@ const OWN_MAX_PAGES = 512;
 
 const WASM_FILE = new URL("../../dist/wasm/gta-bf16.wasm", import.meta.url);
 
-let compiled: WebAssembly.Module | null = null;
 function instantiate(memory: WebAssembly.Memory): SimdKernels {
-  if (!compiled) {
-    let bytes: Buffer;
-    try {
-      bytes = readFileSync(WASM_FILE);
-    } catch (err) {
-      throw new Error(
-        `the merge kernel ${WASM_FILE.pathname} is missing: build it with \`pnpm build\` (${(err as Error).message})`,
-      );
-    }
-    compiled = new WebAssembly.Module(bytes);
-  }
+  const compiled = compileWasmFile(WASM_FILE, "the merge kernel");
   const instance = new WebAssembly.Instance(compiled, {
     env: {
       memory,

@@ -150,6 +150,8 @@ export function graphKey(req: GraphRequest): string {
       return JSON.stringify({ kind: "embed", V: c.vocabSize, D: c.hiddenSize, dtype });
     case "head":
     case "logprobs":
+    case "loss_head":
+    case "loss_head_grad":
       return JSON.stringify({
         kind: req.kind,
         V: c.vocabSize,
@@ -157,6 +159,7 @@ export function graphKey(req: GraphRequest): string {
         norm: c.norm,
         eps: c.normEps,
         dtype,
+        ...(training ? { training } : {}),
       });
     case "layer":
       return JSON.stringify({
@@ -177,17 +180,6 @@ export function graphKey(req: GraphRequest): string {
         dtype,
         lora,
         hidden: req.hidden ?? false,
-      });
-    case "loss_head":
-    case "loss_head_grad":
-      return JSON.stringify({
-        kind: req.kind,
-        V: c.vocabSize,
-        D: c.hiddenSize,
-        norm: c.norm,
-        eps: c.normEps,
-        dtype,
-        training,
       });
     case "layer_grad":
       return JSON.stringify({ kind: "layer_grad", ...structure(c), dtype, lora, dropout, training });

@@ -1,7 +1,8 @@
 /**
  * `lethe-train grad`: the configured loss on the first batch (the first batch_size forget rows and the first
  * batch_size retain rows, unshuffled), without an update, written as safetensors for a parity check against
- * one's own PyTorch code: `loss`, `loss.<term>`, `grad.<parameter>` (PEFT or checkpoint names), the batch as
+ * one's own PyTorch code: `loss`, `loss.<term>`, `grad.<parameter>` and `value.<parameter>` (PEFT or checkpoint
+ * names: the values the gradient was taken at, e.g. the run's initial LoRA A), the batch as
  * used (`batch.{forget,retain}.{input_ids,attention_mask,labels}`), and for the RMU family `rmu.target`, `rmu.coeff`.
  */
 import { type NamedTensor, writeSafetensorsFile } from "@lethe/core";
@@ -32,6 +33,7 @@ export async function runGrad(config: TrainConfig, out: string, session: Session
   for (const [term, value] of Object.entries(result.terms)) tensors.push(scalar(`loss.${term}`, value));
   for (const p of context.params.params) {
     tensors.push({ name: `grad.${p.name}`, dtype: "F32", shape: p.shape, data: p.grad });
+    tensors.push({ name: `value.${p.name}`, dtype: "F32", shape: p.shape, data: p.value });
   }
   if (mb.forget) tensors.push(...batchTensors("forget", mb.forget));
   if (mb.retain) tensors.push(...batchTensors("retain", mb.retain));

@@ -1,4 +1,4 @@
-/// <reference path="../../../merger/src/kernels/webassembly.d.ts" />
+/// <reference path="../../../core/src/webassembly.d.ts" />
 /**
  * AdamW (Loshchilov & Hutter) as torch.optim.AdamW computes it for float32 parameters, with global-norm gradient
  * clipping as torch.nn.utils.clip_grad_norm_:
@@ -13,7 +13,7 @@
  * parameter streams through a small scratch area in chunks that stay in cache: the update reads and writes
  * every byte once, as the loop would, at a fraction of the JavaScript loop's time (bench/train prints both).
  */
-import { readFileSync } from "node:fs";
+import { compileWasmFile } from "@lethe/core";
 
 export interface AdamWOptions {
   betas: [number, number];
@@ -52,21 +52,8 @@ const BANK_STATE_BYTES = 2 * 2 ** 30;
 /** A wasm32 memory holds at most 4 GiB; leave room for the kernel and the scratch area. */
 const MAX_BANK_BYTES = 4 * 2 ** 30 - 2 ** 20;
 
-let compiled: WebAssembly.Module | null = null;
-
 function kernelModule(): WebAssembly.Module {
-  if (!compiled) {
-    let bytes: Buffer;
-    try {
-      bytes = readFileSync(WASM_FILE);
-    } catch (err) {
-      throw new Error(
-        `the AdamW kernel ${WASM_FILE.pathname} is missing: build it with \`pnpm build\` (${(err as Error).message})`,
-      );
-    }
-    compiled = new WebAssembly.Module(bytes);
-  }
-  return compiled;
+  return compileWasmFile(WASM_FILE, "the AdamW kernel");
 }
 
 /** One wasm memory: the kernel, a scratch area for θ and g, and the moments of some parameters. */

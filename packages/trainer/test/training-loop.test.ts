@@ -2,7 +2,7 @@
  * The engine trains: a tiny model memorises a fixed text with plain SGD, twice with the same seed to the same
  * bits; and the optimiser matches torch.optim.AdamW's update written out in float64.
  */
-import { leftPad, type Model } from "@lethe/model";
+import { leftPad, type Model, SessionCache } from "@lethe/model";
 import { describe, expect, it } from "vitest";
 import { modelFrom, testSessions, toTensors } from "../../model/test/helpers.js";
 import { expectedTensors, randomWeights, tinyConfig } from "../../model/test/reference/tiny-models.js";
@@ -164,4 +164,41 @@ describe("the loss head in row chunks", () => {
     });
     await model.sessions.release();
   });
+});
+
+describe("determinism across thread counts", () => {
+  it("gives bit-identical weights after five AdamW steps with 1 and with 2 ORT threads", async () => {
+    const shape = { vocab: 64, hidden: 64, layers: 2, heads: 4, kvHeads: 2, intermediate: 128, tied: false };
+    const run = async (threads: number) => {
+      const sessions = new SessionCache({ intraOpNumThreads: threads, interOpNumThreads: 1 });
+      const weights = randomWeights("llama", shape, 3, 0.2);
+      const model = await modelFrom(
+        tinyConfig("llama", shape),
+        toTensors(weights, expectedTensors("llama", shape)),
+        {
+          sessionCache: sessions,
+        },
+      );
+      const params = new ParameterSet(model, { select: /.*/ });
+      const engine = new TrainingStep(model, params, sessions);
+      const adam = new AdamW(params.params, { betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0.01 });
+      const rows = Array.from({ length: 8 }, (_, b) =>
+        Array.from({ length: 60 }, (_, t) => (b * 13 + t * 7) % 64),
+      );
+      const batch = leftPad(rows, 0, 64);
+      const labels = BigInt64Array.from({ length: 8 * 60 }, (_, k) => BigInt((k * 3) % 64));
+      const cot = new Float32Array(8 * 60).fill(-1 / 480);
+      for (let s = 0; s < 5; s++) {
+        params.zeroGrads();
+        const pass = await engine.forward(batch, { kind: "logits", labels });
+        await engine.backward(pass, { tokenLogprobs: cot });
+        adam.step(1e-3);
+      }
+      await sessions.release();
+      return params.params.map((p) => Buffer.from(p.value.buffer));
+    };
+    const one = await run(1);
+    const two = await run(2);
+    expect(one.filter((b, k) => !b.equals(two[k]!)).length).toBe(0);
+  }, 60_000);
 });

@@ -7,6 +7,9 @@
  * Arguments arrive as the sweep's `--name=value` flags and are split by prefix:
  *   --eval.<flag>=v   → `lethe-eval run CKPT --<flag> v`  (forget, retain, mia-member, mia-nonmember, mmlu, base)
  *   --out_root=DIR    → where trial checkpoints go (default checkpoints/sweeps), one directory per run
+ *                       (a path, file:// or s3:// URI)
+ *   --eval_root=DIR   → where each trial's eval.json goes, as <run id>.json (default: <out_root>/<run id>/eval.json,
+ *                       which needs a local out_root)
  *   everything else   → the stage, as given, except that `--flag=true` becomes `--flag` and
  *                       `--flag=false` is dropped (W&B's ${args} writes booleans as values)
  */
@@ -27,15 +30,17 @@ export function splitArgs(argv) {
   const evalFlags = [];
   const stage = [];
   let outRoot = "checkpoints/sweeps";
+  let evalRoot = null;
   for (const arg of argv) {
     const m = /^--([^=]+)=(.*)$/s.exec(arg);
     const [, name, value] = m ?? [];
     if (name?.startsWith("eval.")) evalFlags.push(`--${name.slice(5)}`, value);
     else if (name === "out_root") outRoot = value;
+    else if (name === "eval_root") evalRoot = value;
     else if (value === "true") stage.push(`--${name}`);
     else if (value !== "false") stage.push(arg);
   }
-  return { evalFlags, stage, outRoot };
+  return { evalFlags, stage, outRoot, evalRoot };
 }
 
 /**
@@ -87,18 +92,22 @@ export function evalSummary(report) {
 
 /**
  * `makeStageArgv(checkpointDir, stageArgs)` builds the stage's command line; `parents` names the
- * checkpoints the stage read (for the lineage view).
+ * checkpoints the stage read (for the lineage view); `evaluated(checkpointDir)` is what `lethe-eval run` scores
+ * (default: the checkpoint itself; `lethe-train` writes its result to <dir>/final).
  */
-export async function stageThenEval({ name, makeStageArgv, parents = [] }) {
-  const { evalFlags, stage, outRoot } = splitArgs(process.argv.slice(2));
+export async function stageThenEval({ name, makeStageArgv, parents = [], evaluated = (c) => c }) {
+  const { evalFlags, stage, outRoot, evalRoot } = splitArgs(process.argv.slice(2));
   // Named as the sweep names the trial (its run id unless WANDB_NAME), not after this program.
   const runLog = await startRun({ project: "lethe", job_type: "sweep-trial" });
-  const checkpoint = resolve(outRoot, runLog.id);
+  const checkpoint = /^[a-z0-9]+:\/\//.test(outRoot)
+    ? `${outRoot.replace(/\/$/, "")}/${runLog.id}`
+    : resolve(outRoot, runLog.id);
   const group = runLog.info.group;
   await run(makeStageArgv(checkpoint, stage), group);
-  runLog.artifact(name, "checkpoint", checkpoint, { parents });
-  const evalJson = join(checkpoint, "eval.json");
-  await run([...cli("evaluator", "lethe-eval"), "run", checkpoint, ...evalFlags, "--out", evalJson], group);
+  const scored = evaluated(checkpoint);
+  runLog.artifact(name, "checkpoint", scored, { parents });
+  const evalJson = evalRoot ? join(resolve(evalRoot), `${runLog.id}.json`) : join(checkpoint, "eval.json");
+  await run([...cli("evaluator", "lethe-eval"), "run", scored, ...evalFlags, "--out", evalJson], group);
   const summary = evalSummary(JSON.parse(await readFile(evalJson, "utf8")));
   runLog.summary(summary);
   process.stdout.write(`${JSON.stringify(summary)}\n`);

@@ -63,7 +63,8 @@ train() { "$bin/lethe-train" "$out/train.yml" --threads "$threads" "$@"; }
 
 step "2. a tiny OLMo-style model (lethe-model init), fine-tuned until it has memorised forget and retain (sft)"
 "$bin/lethe-model" init "$store/base" "${shape[@]}" --vocab-from "$out/data/corpus.txt" --seed 1
-train --preset sft --model="$store/base" --out="$store/memorised" --epochs="$sft_epochs" --optim.lr=3e-3
+train --preset sft --model="$store/base" --out="$store/memorised" --epochs="$sft_epochs" --optim.lr=3e-3 \
+  --save_every_epoch=false
 
 step "3. ZJU: over- and under-forgetting NPO LoRA runs, then a TIES merge of the two adapters"
 train --preset zju-over --model="$store/memorised/final" --out="$store/zju-over" --epochs="$zju_epochs" --optim.lr=2e-3

@@ -144,6 +144,12 @@ describe("lethe-train", () => {
     });
   }, 180_000);
 
+  it("--save_every_epoch=false writes only the final checkpoint", async () => {
+    const out = path.join(dir, "final-only");
+    await train(["two.yml", `--out=${out}`, "--save_every_epoch=false", "--threads", "1", "--quiet"]);
+    expect(await readdir(out)).toEqual(["final"]);
+  }, 120_000);
+
   it("grad writes the loss, its terms, every gradient and the batch as used", async () => {
     const out = path.join(dir, "grad.safetensors");
     const { stdout } = await train(["grad", "two.yml", "--out", out, "--threads", "1"]);

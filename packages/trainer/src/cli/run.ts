@@ -121,9 +121,11 @@ async function endOfEpoch(run: Run, context: TrainContext, epoch: number, final:
     ["epoch", "layer", "module", "norm"],
     deltas.map((d) => [epoch + 1, d.layer, d.module, d.norm]),
   );
-  const uri = epochUri(context.config, epoch);
-  await saveCheckpoint(context, uri, epoch + 1);
-  run.artifact(`epoch-${epoch + 1}`, "model", uri, { epoch: epoch + 1, step: context.step });
+  if (context.config.save_every_epoch) {
+    const uri = epochUri(context.config, epoch);
+    await saveCheckpoint(context, uri, epoch + 1);
+    run.artifact(`epoch-${epoch + 1}`, "model", uri, { epoch: epoch + 1, step: context.step });
+  }
   if (final) {
     await saveCheckpoint(context, finalUri(context.config), epoch + 1);
     run.artifact("final", "model", finalUri(context.config), {

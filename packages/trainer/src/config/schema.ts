@@ -169,6 +169,8 @@ function buildSchema<P extends z.ZodType<string | undefined>>(path: P) {
       /** Wall-clock limit (the SemEval 1-hour rule); null: none. */
       time_budget: duration.nullable().default(null),
       log_every: count().default(10),
+      /** Write OUT/epoch-N after every epoch (resumable); false: only OUT/final (and OUT/best). */
+      save_every_epoch: z.boolean().default(true),
     })
     .superRefine((config, ctx) => {
       if (config.eval.keep === "best" && config.eval.every === "none") {

@@ -173,9 +173,9 @@ early_terminate: {type: hyperband, min_iter: 3}
         .map((p) => p.name);
     }
     expect(names).toEqual({
-      "adaptive-rmu-beta-layer.yml": ["alpha", "beta", "layer"],
+      "adaptive-rmu-beta-layer.yml": ["layer", "loss.rmu.alpha", "loss.rmu.beta"],
       "quadratic.yml": ["x", "y"],
-      "rmu-alpha-steering-layer.yml": ["alpha", "layer", "steering-coeff"],
+      "rmu-alpha-steering-layer.yml": ["layer", "loss.rmu.alpha", "loss.rmu.steering_coeff"],
       "ties-density-grid.yml": ["models.1.parameters.density", "models.1.parameters.weight"],
       "ties-density-weight.yml": [
         "models.1.parameters.density",

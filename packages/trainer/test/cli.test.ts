@@ -150,6 +150,16 @@ describe("lethe-train", () => {
     expect(await readdir(out)).toEqual(["final"]);
   }, 120_000);
 
+  it("grad takes a config without out:, and --out=FILE as well as --out FILE", async () => {
+    const yml = (await readFile(path.join(dir, "two.yml"), "utf8")).replace(/^out: .*$/m, "");
+    await writeFile(path.join(dir, "grad-only.yml"), yml);
+    const { stdout } = await train(["grad", "grad-only.yml", "--out=g2.safetensors", "--threads", "1"]);
+    expect(stdout).toMatch(/^g2\.safetensors: loss /);
+    expect((await readdir(dir)).filter((f) => f === "grad-only" || f === "g2.safetensors")).toEqual([
+      "g2.safetensors",
+    ]);
+  }, 120_000);
+
   it("grad writes the loss, its terms, every gradient and the batch as used", async () => {
     const out = path.join(dir, "grad.safetensors");
     const { stdout } = await train(["grad", "two.yml", "--out", out, "--threads", "1"]);

@@ -73,7 +73,7 @@ beforeAll(async () => {
     "data/mmlu": path.join(data, "mmlu"),
   };
   // The files the sweeps point at, rewritten the same way.
-  paths["examples/sweeps/rmu-data.yml"] = await derive("rmu-data.yml", (doc) => {
+  paths["examples/sweeps/lib/rmu-data.yml"] = await derive("lib/rmu-data.yml", (doc) => {
     (doc["data"] as Record<string, unknown>)["max_len"] = 32;
   });
   paths["examples/sweeps/ties-zju.yml"] = await derive("ties-zju.yml");
@@ -112,7 +112,7 @@ async function derive(file: string, edit?: (doc: Record<string, unknown>) => voi
     unknown
   >;
   edit?.(doc);
-  const out = path.join(dir, file);
+  const out = path.join(dir, path.basename(file));
   await writeFile(out, stringify(doc));
   return out;
 }

@@ -79,6 +79,13 @@ async function main(argv: string[]): Promise<number> {
   const grad = argv[0] === "grad";
   const { overrides, rest } = splitOverrides(grad ? argv.slice(1) : argv);
   const flags = parseFlags(rest);
+  if (grad) {
+    // grad writes one file and no checkpoint: `--out FILE` and `--out=FILE` both name it, and it stands in
+    // for the config's `out`, which a config written only for grad need not have.
+    const outOverride = overrides.findLast((o) => o.path === "out");
+    flags.out ??= outOverride?.text ?? null;
+    if (flags.out && !outOverride) overrides.push({ path: "out", text: JSON.stringify(flags.out) });
+  }
   if (flags.help) {
     process.stdout.write(`${USAGE}\n`);
     return 0;

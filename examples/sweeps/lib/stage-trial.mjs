@@ -104,10 +104,15 @@ export async function stageThenEval({ name, makeStageArgv, parents = [], evaluat
     : resolve(outRoot, runLog.id);
   const group = runLog.info.group;
   await run(makeStageArgv(checkpoint, stage), group);
+  // What to score: the checkpoint (or a path in it), or `[base, "--adapter", adapter]` for an adapter.
   const scored = evaluated(checkpoint);
-  runLog.artifact(name, "checkpoint", scored, { parents });
+  const scoredArgs = Array.isArray(scored) ? scored : [scored];
+  runLog.artifact(name, "checkpoint", Array.isArray(scored) ? checkpoint : scored, { parents });
   const evalJson = evalRoot ? join(resolve(evalRoot), `${runLog.id}.json`) : join(checkpoint, "eval.json");
-  await run([...cli("evaluator", "lethe-eval"), "run", scored, ...evalFlags, "--out", evalJson], group);
+  await run(
+    [...cli("evaluator", "lethe-eval"), "run", ...scoredArgs, ...evalFlags, "--out", evalJson],
+    group,
+  );
   const summary = evalSummary(JSON.parse(await readFile(evalJson, "utf8")));
   runLog.summary(summary);
   process.stdout.write(`${JSON.stringify(summary)}\n`);

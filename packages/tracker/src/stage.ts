@@ -39,16 +39,16 @@ export async function startStageRun(
   });
 }
 
-/** A name the tracker accepts, from a URI: `s3://b/runs/merged/` → `merged`. */
+/**
+ * A name the tracker accepts, from a URI: `s3://b/runs/merged/` → `merged`. A training run's checkpoints
+ * (`OUT/final`, `OUT/best`, `OUT/epoch-3`) are named with their run's folder: `zju-over-final`.
+ */
 export function artifactName(uri: string): string {
-  const last =
-    uri
-      .replace(/\/+$/, "")
-      .split("/")
-      .pop()
-      ?.replace(/[^A-Za-z0-9._-]/g, "_")
-      .replace(/^[^A-Za-z0-9]+/, "") ?? "";
-  return (last || "checkpoint").slice(0, 128);
+  const parts = uri.replace(/\/+$/, "").split("/");
+  const last = parts.pop() ?? "";
+  const inRun = /^(final|best|epoch-\d+)$/.test(last) && parts.length > 0 ? `${parts.pop()}-${last}` : last;
+  const name = inRun.replace(/[^A-Za-z0-9._-]/g, "_").replace(/^[^A-Za-z0-9]+/, "");
+  return (name || "checkpoint").slice(0, 128);
 }
 
 export function recordInputs(run: Run, inputs: readonly StageCheckpoint[]): void {

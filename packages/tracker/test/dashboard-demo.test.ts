@@ -1,6 +1,6 @@
 /**
- * The dashboard on the demo's own runs (examples/demo.sh: data, tiny base, two stand-ins, TIES merge,
- * evaluation) plus a three-trial TIES sweep over its checkpoints, in Debian's Chromium: every view shows
+ * The dashboard on the demo's own runs (examples/demo.sh → semeval-mini: data, tiny base, memorised, two LoRA unlearning
+ * runs, two TIES merges, an RMU sweep, evaluations) plus a two-trial TIES sweep over its adapters, in Debian's Chromium: every view shows
  * something or says why, runs are named after what they did, constant sweep parameters are not axes, and
  * no caption is cut off. Screenshots go to test-artifacts/dashboard/demo-*.png. Needs the built bins.
  */
@@ -144,23 +144,27 @@ describe("the dashboard on the demo's runs", () => {
   it("names every run after what it did: stages by job and subject, sweep trials by their run id", async () => {
     await open("runs");
     const names = await page.locator("#runs-table tbody tr td:nth-child(2)").allTextContents();
-    expect(names.sort()).toEqual(
-      [
+    expect(names).toEqual(
+      expect.arrayContaining([
+        "init base",
+        "memorised",
+        "zju-over",
+        "zju-under",
+        "merge ties-factorwise",
+        "merge ties-delta",
+        "eval memorised-final",
+        "eval zju-over-final",
+        "eval zju-under-final",
+        "eval ties-factorwise",
+        "eval ties-delta",
         "demo-ties-000",
         "demo-ties-001",
-        "eval demo-ties-000",
-        "eval demo-ties-001",
-        "eval merged",
-        "init base",
-        "init noise-2",
-        "init noise-3",
         "merge demo-ties-000",
-        "merge demo-ties-001",
-        "merge merged",
-        "merge model-a",
-        "merge model-b",
-      ].sort(),
+      ]),
     );
+    // Stage runs are told apart by their subject: no two evaluations share a name.
+    const evals = names.filter((n) => n.startsWith("eval "));
+    expect(new Set(evals).size).toBe(evals.length);
     expect(errors).toEqual([]);
   });
 
@@ -168,7 +172,7 @@ describe("the dashboard on the demo's runs", () => {
     await open("curves");
     expect(await page.locator("#curves-chart canvas").count()).toBeGreaterThan(0);
     await open("layers");
-    await page.selectOption("#layer-run", { label: "eval merged" });
+    await page.selectOption("#layer-run", { label: "eval ties-factorwise" });
     await page.waitForFunction(() => document.body.dataset.ready === "true");
     expect(await page.locator("#heatmap rect.heat-cell").count()).toBeGreaterThan(0);
     await page.screenshot({ path: join(SCREENSHOTS, "demo-layers.png"), fullPage: true });
@@ -196,17 +200,20 @@ describe("the dashboard on the demo's runs", () => {
     expect(header).toEqual(["run", "state", "eval/final", "models.0.parameters.density"]);
   });
 
-  it("draws the lineage data → base → merged → evaluated, crediting each checkpoint to the run that made it", async () => {
+  it("draws the lineage data → base → memorised → specialised → merged → evaluated, crediting each checkpoint to its run", async () => {
     await open("lineage");
     const edge = (from: string, to: string) =>
       page.locator(`#lineage path.lineage-edge[data-from="${from}"][data-to="${to}"]`).count();
-    expect(await edge(join(demo, "data", "corpus.txt"), join(demo, "base"))).toBe(1);
-    expect(await edge(join(demo, "model-a"), join(demo, "merged"))).toBe(1);
-    expect(await edge(join(demo, "merged"), join(demo, "eval.json"))).toBe(1);
+    const ckpt = (name: string) => join(demo, "checkpoints", name);
+    expect(await edge(join(demo, "data", "corpus.txt"), ckpt("base"))).toBe(1);
+    expect(await edge(ckpt("base"), ckpt("memorised/final"))).toBe(1);
+    expect(await edge(ckpt("memorised/final"), ckpt("zju-over/final"))).toBe(1);
+    expect(await edge(ckpt("zju-over/final"), ckpt("ties-factorwise"))).toBe(1);
+    expect(await edge(ckpt("ties-factorwise"), join(demo, "eval", "ties-factorwise.json"))).toBe(1);
     const corpus = page.locator(`#lineage g.lineage-node[data-id="${join(demo, "data", "corpus.txt")}"]`);
     expect(await corpus.textContent()).not.toContain("run ");
-    const merged = page.locator(`#lineage g.lineage-node[data-id="${join(demo, "merged")}"]`);
-    expect(await merged.textContent()).toContain("run merge merged");
+    const merged = page.locator(`#lineage g.lineage-node[data-id="${ckpt("ties-factorwise")}"]`);
+    expect(await merged.textContent()).toContain("run merge ties-factorwise");
     expect(await clippedTexts("#view-lineage")).toEqual([]);
     expect(errors).toEqual([]);
   });

@@ -46,5 +46,7 @@ describe("stage runs", () => {
     expect(artifactName("file:///a/b/model-a/")).toBe("model-a");
     expect(artifactName("s3://bucket/x y+z")).toBe("x_y_z");
     expect(artifactName("/")).toBe("checkpoint");
+    expect(artifactName("s3://bucket/runs/zju-over/final/")).toBe("zju-over-final");
+    expect(artifactName("/out/rmu/epoch-12")).toBe("rmu-epoch-12");
   });
 });

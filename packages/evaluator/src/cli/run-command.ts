@@ -134,7 +134,8 @@ export async function runCommand(argv: string[]): Promise<EvalReport> {
       ...(args.adapter !== undefined ? [{ uri: args.adapter, type: "adapter" }] : []),
       ...(args.base !== undefined ? [{ uri: args.base }] : []),
     ],
-    args.checkpoint,
+    // An adapter is what is being evaluated (the checkpoint is its base): the run is named after it.
+    args.adapter ?? args.checkpoint,
   );
   return tracking.around(() => evaluate(args, tracking));
 }
@@ -184,7 +185,10 @@ async function evaluate(args: RunArgs, tracking: StageTracking): Promise<EvalRep
     const report = await runEvaluation(model, loaded, options);
     await writeReport(args.out, report);
     partial.remove();
-    await tracking.finish(report, { uri: args.out, type: "evaluation" }, [args.checkpoint]);
+    await tracking.finish(report, { uri: args.out, type: "evaluation" }, [
+      args.checkpoint,
+      ...(args.adapter !== undefined ? [args.adapter] : []),
+    ]);
     return report;
   } catch (err) {
     partial.close();

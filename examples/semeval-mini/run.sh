@@ -39,7 +39,7 @@ export WANDB_RUN_GROUP="${WANDB_RUN_GROUP:-semeval-mini-$(date +%Y%m%d-%H%M%S)}"
 
 # The setting (see README.md beside this script for what each number gives).
 if [ "$small" = 1 ]; then
-  qa=3 sc=2 layers=(1 2 3) sft_epochs=40 zju_epochs=10 rmu_epochs=15 mmlu_ntrain=0
+  qa=3 sc=2 layers=(1 2 3) sft_epochs=40 zju_epochs=5 rmu_epochs=15 mmlu_ntrain=0
 else
   qa=6 sc=4 layers=(1 2 3) sft_epochs=40 zju_epochs=10 rmu_epochs=20 mmlu_ntrain=5
 fi

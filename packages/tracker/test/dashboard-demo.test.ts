@@ -41,7 +41,7 @@ beforeAll(async () => {
   demo = mkdtempSync(join(tmpdir(), "lethe-demo-dash-"));
   const env = { ...process.env, LETHE_DEMO_DIR: demo, LETHE_RUNS_DIR: join(demo, "runs") };
   delete env["LETHE_TRACKER"];
-  await sh("bash", ["examples/demo.sh"], env);
+  await sh("bash", ["examples/demo.sh", "--small"], env); // the reduced setting: the same stages and runs
   const sweep = join(demo, "sweep.yml");
   writeFileSync(
     sweep,

@@ -12,6 +12,7 @@ import { openCheckpoint } from "../src/checkpoint/checkpoint.js";
 import { copyCheckpoint } from "../src/checkpoint/copy.js";
 import { verifyCheckpoint } from "../src/checkpoint/verify.js";
 import { CheckpointWriter } from "../src/checkpoint/writer.js";
+import { Rng } from "../src/data/rng.js";
 import { ConflictError } from "../src/errors.js";
 import { ShardedWeightsWriter } from "../src/safetensors/sharded.js";
 import { encodeLease, newLease } from "../src/store/lease.js";
@@ -27,16 +28,10 @@ const LEASE_SECONDS = 1;
 const TRIALS = 10;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** mulberry32: the kill points are reproducible from the seed printed on failure. */
+/** The kill points are reproducible from the seed printed on failure. */
 function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rng = new Rng(seed);
+  return () => rng.float();
 }
 
 describe.skipIf(!s3)("S3 publication after a SIGKILLed writer", () => {

@@ -3,6 +3,8 @@
  * in float64. For y = f(x…) and a random cotangent c, the emitted gradient of Σ c·y must match
  * (Σ c·f(x + h·eᵢ) − Σ c·f(x − h·eᵢ)) / 2h for every coordinate i of every differentiated input.
  */
+
+import { Rng } from "@lethe/core";
 import * as ort from "onnxruntime-node";
 import { describe, expect, it } from "vitest";
 import { gradient, RULES } from "../src/graph/gradient.js";
@@ -22,14 +24,8 @@ interface Case {
 }
 
 function seeded(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rng = new Rng(seed);
+  return () => rng.float();
 }
 
 const size = (shape: readonly (number | string)[]) => shape.reduce<number>((n, d) => n * (d as number), 1);

@@ -1,9 +1,10 @@
 /**
  * PEFT's lora_dropout: each LoRA module's input is multiplied by a mask of 0 (probability p) and 1/(1−p). The
- * mask of (pass, layer, module) is drawn from a counter-based stream, so the backward pass's recomputation
+ * mask of (pass, layer, module) comes from a seeded stream named by all three, so the backward pass's recomputation
  * draws the very mask the forward pass used without keeping it (a [batch, seq, in] tensor per module and layer).
  */
-import { fnv1a, type LayerLinear, linearShapes, type ModelConfig, mix, ort } from "@lethe/model";
+import { Rng } from "@lethe/core";
+import { type LayerLinear, linearShapes, type ModelConfig, ort } from "@lethe/model";
 
 /** The mask of one module's input for one pass and layer: [rows·in] of 0 and 1/(1−p). */
 export function dropoutMask(
@@ -17,7 +18,7 @@ export function dropoutMask(
   const mask = new Float32Array(n);
   const keep = 1 / (1 - p);
   const threshold = Math.floor(p * 2 ** 32);
-  let s = mix(seed ^ mix(pass ^ mix(layer ^ fnv1a(module)))) || 1;
+  let s = new Rng(seed).fork(`lora_dropout/${pass}/${layer}/${module}`).next() || 1;
   for (let k = 0; k < n; k++) {
     // xorshift32: fast, and only the comparison with the threshold matters
     s ^= s << 13;

@@ -3,6 +3,7 @@ import { createHash } from "node:crypto";
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { Rng } from "@lethe/core";
 import { createTinyModel, type LoadModelOptions, loadModel, type Model } from "@lethe/model";
 import { testSessions } from "../../model/test/helpers.js";
 import { type TrainConfig, trainConfigSchema } from "../src/config/index.js";
@@ -66,16 +67,10 @@ export function resolvedConfig(base: string, out: string, mode: "lora" | "full" 
   });
 }
 
-/** mulberry32: a small seeded stream of floats in [0, 1). */
+/** A small seeded stream of floats in [0, 1). */
 export function uniform(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rng = new Rng(seed);
+  return () => rng.float();
 }
 
 /** Moves every master off its starting value (values no bf16 holds exactly), as training would. */

@@ -5,6 +5,8 @@
  * finite-difference entry of each tensor kind, at 2e-4: float32 rounding through two layers, not the 1e-6 of the
  * per-rule float64 checks.
  */
+
+import { Rng } from "@lethe/core";
 import { leftPad, type Model } from "@lethe/model";
 import { describe, expect, it } from "vitest";
 import { modelFrom, testSessions, toTensors } from "../../model/test/helpers.js";
@@ -123,8 +125,8 @@ function compare(
     const k = kindOf(p.name);
     byKind.set(k, [...(byKind.get(k) ?? []), { name: p.name, grad: p.grad, size: p.value.length }]);
   }
-  const random = gaussians(seed);
-  const pickIndex = (n: number) => Math.min(n - 1, Math.floor(Math.abs(random() * 1e6)) % n);
+  const rng = new Rng(seed);
+  const pickIndex = (n: number) => rng.below(n);
   const h = 1e-5;
   const errors = new Map<string, number>();
   for (const [kind, tensors] of byKind) {

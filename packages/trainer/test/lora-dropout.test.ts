@@ -2,6 +2,8 @@
  * LoRA dropout: masks of 0 and 1/(1−p) at rate p, reproducible per (pass, layer, module), drawn identically by
  * the forward pass and backward's recomputation, and only while training.
  */
+
+import { Rng } from "@lethe/core";
 import { leftPad } from "@lethe/model";
 import { describe, expect, it } from "vitest";
 import { modelFrom, testSessions, toTensors } from "../../model/test/helpers.js";
@@ -72,13 +74,13 @@ describe("LoRA dropout in the engine", () => {
     const { model, params, engine, loss, cot } = await setup(0.3);
     const { pass } = await loss(7);
     await engine.backward(pass, { tokenLogprobs: cot });
-    const random = gaussians(4);
+    const rng = new Rng(4);
     const ours: number[] = [];
     const fd: number[] = [];
     const h = 1e-2;
     for (let k = 0; k < 16; k++) {
-      const p = params.params[Math.floor(Math.abs(random() * 1e6)) % params.params.length]!;
-      const i = Math.floor(Math.abs(random() * 1e6)) % p.value.length;
+      const p = rng.pick(params.params);
+      const i = rng.below(p.value.length);
       const v = p.value[i]!;
       p.value[i] = v + h;
       const up = (await loss(7)).value;

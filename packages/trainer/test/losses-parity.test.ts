@@ -3,6 +3,8 @@
  * same loss written out in float64 in this file on top of the float64 reference forward: the value, and the
  * gradient at random coordinates by central finite differences. lora, full and select parameter sets.
  */
+
+import { Rng } from "@lethe/core";
 import type { Model } from "@lethe/model";
 import { describe, expect, it } from "vitest";
 import { modelFrom, testSessions, toTensors } from "../../model/test/helpers.js";
@@ -305,8 +307,8 @@ describe("losses through the engine against float64", () => {
         2e-5 * Math.max(1, Math.abs(value)),
       );
 
-      const random = gaussians(17);
-      const pick = (n: number) => Math.floor(Math.abs(random() * 1e6)) % n;
+      const rng = new Rng(17);
+      const pick = (n: number) => rng.below(n);
       const h = 1e-5;
       const ours: number[] = [];
       const fd: number[] = [];

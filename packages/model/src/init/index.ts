@@ -19,4 +19,4 @@ export {
   type TinyModel,
   type TinyModelOptions,
 } from "./create.js";
-export { fnv1a, mix, NormalStream, normalTensor } from "./random.js";
+export { NormalStream, normalTensor } from "./random.js";

@@ -8,7 +8,7 @@
 const rotl = (x: number, k: number) => ((x << k) | (x >>> (32 - k))) >>> 0;
 
 /** splitmix32's output function: an avalanche of a 32-bit word. */
-export function mix(x: number): number {
+function mix(x: number): number {
   let z = (x + 0x9e3779b9) >>> 0;
   z = Math.imul(z ^ (z >>> 16), 0x21f0aaad);
   z = Math.imul(z ^ (z >>> 15), 0x735a2d97);
@@ -16,7 +16,7 @@ export function mix(x: number): number {
 }
 
 /** FNV-1a over the UTF-16 code units of a label. */
-export function fnv1a(label: string): number {
+function fnv1a(label: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < label.length; i++) h = Math.imul(h ^ label.charCodeAt(i), 0x01000193);
   return h >>> 0;

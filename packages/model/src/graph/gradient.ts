@@ -12,6 +12,8 @@ import { isFloat } from "./dtypes.js";
 import type { Attrs, Node, Shape, Value } from "./ir.js";
 import {
   add,
+  attrInt,
+  attrInts,
   cast,
   div,
   exp,
@@ -23,6 +25,7 @@ import {
   matmul,
   mul,
   neg,
+  normAxis,
   pad,
   pow,
   reduceSum,
@@ -63,7 +66,7 @@ export const RULES: Readonly<Record<string, VjpRule>> = {
     null,
   ],
   ReduceMean: (g, [x], _y, attrs) => {
-    const axes = axesOf(x!, intsAttr(attrs, "axes"));
+    const axes = axesOf(x!, attrInts(attrs, "axes"));
     return [div(spreadOver(g, x!, axes, attrs), countOf(x!, axes))];
   },
   MatMul: (g, [a, b]) => matmulVjp(g, a!, b!),
@@ -154,7 +157,7 @@ function unbroadcast(g: Value, x: Value): Value {
 
 /** Spread a reduction's cotangent back over the reduced axes of `x`. */
 function spreadOver(g: Value, x: Value, axes: number[], attrs: Attrs): Value {
-  const kept = intAttr(attrs, "keepdims", 1) === 1 ? g : unsqueeze(g, axes);
+  const kept = attrInt(attrs, "keepdims", 1) === 1 ? g : unsqueeze(g, axes);
   return broadcastTo(kept, x);
 }
 
@@ -198,7 +201,7 @@ function swapLast(x: Value): Value {
 }
 
 function concatVjp(g: Value, xs: readonly Value[], attrs: Attrs): Value[] {
-  const axis = normalize(axisOf(attrs), g.rank);
+  const axis = normAxis(axisOf(attrs), g.rank);
   let offset = 0;
   return xs.map((x) => {
     const size = x.dim(axis);
@@ -213,7 +216,7 @@ function sliceVjp(g: Value, x: Value, starts: Value, ends: Value, axesV: Value |
   const after = new Array<number>(x.rank).fill(0);
   const axes = axesV?.constant?.values ?? starts.constant!.values.map((_, i) => i);
   axes.forEach((axisRaw, i) => {
-    const axis = normalize(axisRaw, x.rank);
+    const axis = normAxis(axisRaw, x.rank);
     const size = x.dim(axis);
     const clamp = (v: number) => Math.min(Math.max(v < 0 ? v + size : v, 0), size);
     const start = clamp(starts.constant!.values[i]!);
@@ -233,7 +236,7 @@ function reshapeTo(g: Value, shape: Shape): Value {
 }
 
 function permOf(x: Value, attrs: Attrs): number[] {
-  return intsAttr(attrs, "perm") ?? range(x.rank).reverse();
+  return attrInts(attrs, "perm") ?? range(x.rank).reverse();
 }
 
 function inversePermutation(perm: number[]): number[] {
@@ -246,25 +249,11 @@ function inversePermutation(perm: number[]): number[] {
 
 function axesOf(x: Value, axes: number[] | undefined): number[] {
   if (!axes || axes.length === 0) return range(x.rank);
-  return axes.map((a) => normalize(a, x.rank));
+  return axes.map((a) => normAxis(a, x.rank));
 }
 
 function axisOf(attrs: Attrs, fallback = -1): number {
-  return intAttr(attrs, "axis", fallback);
-}
-
-function intAttr(attrs: Attrs, name: string, fallback: number): number {
-  const a = attrs[name];
-  return a?.kind === "int" ? a.value : fallback;
-}
-
-function intsAttr(attrs: Attrs, name: string): number[] | undefined {
-  const a = attrs[name];
-  return a?.kind === "ints" ? a.value : undefined;
-}
-
-function normalize(axis: number, rank: number): number {
-  return axis < 0 ? axis + rank : axis;
+  return attrInt(attrs, "axis", fallback);
 }
 
 function range(n: number): number[] {

@@ -32,7 +32,8 @@ export function inferOp(op: string, inputs: readonly Value[], attrs: Attrs): Ten
 // ---------------------------------------------------------------------------------------------------------
 // Shape helpers
 
-function normAxis(axis: number, rank: number): number {
+/** `axis` in [0, rank), counting a negative one from the end; throws when it is out of range. */
+export function normAxis(axis: number, rank: number): number {
   const a = axis < 0 ? axis + rank : axis;
   if (a < 0 || a >= rank) throw new Error(`axis ${axis} out of range for rank ${rank}`);
   return a;
@@ -103,7 +104,7 @@ function constValues(v: Value | undefined, what: string): number[] {
   return v.constant.values;
 }
 
-function attrInt(attrs: Attrs, name: string, fallback?: number): number {
+export function attrInt(attrs: Attrs, name: string, fallback?: number): number {
   const a = attrs[name];
   if (a === undefined) {
     if (fallback === undefined) throw new Error(`missing attribute ${name}`);
@@ -113,7 +114,7 @@ function attrInt(attrs: Attrs, name: string, fallback?: number): number {
   return a.value;
 }
 
-function attrInts(attrs: Attrs, name: string): number[] | undefined {
+export function attrInts(attrs: Attrs, name: string): number[] | undefined {
   const a = attrs[name];
   if (a === undefined) return undefined;
   if (a.kind !== "ints") throw new Error(`attribute ${name} must be ints`);

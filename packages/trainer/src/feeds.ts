@@ -1,4 +1,4 @@
-import type { ort } from "@lethe/model";
+import type { BuildOptions, ort } from "@lethe/model";
 
 /** Only the feeds a (pruned) graph takes. */
 export function pick(
@@ -13,3 +13,6 @@ export function pick(
   }
   return out;
 }
+
+/** The embedding's and the head's build options: float32 MatMuls (training needs them), no LoRA. */
+export const NO_LORA: BuildOptions = { matmulDtype: "float32", lora: null };

@@ -4,7 +4,7 @@
  * and the head's FLOPs do not depend on how the rows are grouped.
  */
 import { type ModelConfig, ort, type SessionCache } from "@lethe/model";
-import { pick } from "./feeds.js";
+import { NO_LORA, pick } from "./feeds.js";
 
 /** By default at most this many values in one [rows, seq, V] tensor of the head (64 MiB of f32). */
 export const HEAD_CHUNK_VALUES = 16 * 2 ** 20;
@@ -42,7 +42,7 @@ export async function headStatistics(
   const g = await sessions.get({
     kind: "loss_head",
     config,
-    options: { matmulDtype: "float32", lora: null },
+    options: NO_LORA,
     training: { trainable: [], inputGrad: false, kl, logprobs: wantLogprobs },
   });
   const out: HeadStatistics = {
@@ -77,7 +77,7 @@ export async function headGradient(
   const g = await sessions.get({
     kind: "loss_head_grad",
     config,
-    options: { matmulDtype: "float32", lora: null },
+    options: NO_LORA,
     training: { trainable, inputGrad, kl: !!inputs.refLogprobs, logprobs: false },
   });
   const gradHidden = inputGrad ? new Float32Array(batch * seq * D) : null;

@@ -11,6 +11,7 @@
  * Gradients are added into each parameter's accumulator, so micro-batches accumulate by calling backward again.
  */
 import {
+  type BuildOptions,
   type Model,
   ort,
   type SessionCache,
@@ -20,7 +21,7 @@ import {
   type TokenBatch,
 } from "@lethe/model";
 import { dropoutFeeds } from "./dropout.js";
-import { pick } from "./feeds.js";
+import { NO_LORA, pick } from "./feeds.js";
 import { HEAD_CHUNK_VALUES, type HeadInputs, headGradient, headStatistics } from "./loss-head.js";
 import type { Parameter, ParameterSet } from "./params.js";
 
@@ -59,7 +60,6 @@ export interface ForwardPass {
   readonly saved: {
     step: StepInputs;
     layerInputs: (ort.Tensor | undefined)[];
-    topLayer: number;
     top: ort.Tensor;
   };
 }
@@ -94,7 +94,7 @@ export class TrainingStep {
     const { model, params } = this;
     // Numbered passes draw fresh dropout masks; a given id repeats its masks (tests, parity checks).
     const passId = opts.passId ?? this.passes++;
-    const top = target.kind === "hidden" ? target.layer : model.config.numLayers - 1;
+    const top = this.topLayer(target);
     if (!(Number.isInteger(top) && top >= 0 && top < model.config.numLayers))
       throw new RangeError(
         `target layer ${top} is not a layer of this ${model.config.numLayers}-layer model`,
@@ -116,7 +116,7 @@ export class TrainingStep {
       logprobs: null,
       hidden: null,
       passId,
-      saved: { step, layerInputs, topLayer: top, top: h },
+      saved: { step, layerInputs, top: h },
     };
     if (target.kind === "hidden") {
       pass.hidden = h.data as Float32Array;
@@ -147,7 +147,7 @@ export class TrainingStep {
       if (!cot.hidden) throw new Error("backward: a hidden-state target needs cotangents.hidden");
       g = new ort.Tensor("float32", cot.hidden, [batch, seq, model.config.hiddenSize]);
     }
-    for (let i = pass.saved.topLayer; i >= Math.max(lowest, 0) && g; i--) {
+    for (let i = this.topLayer(pass.target); i >= Math.max(lowest, 0) && g; i--) {
       g = await this.layerBackward(i, pass, g, i > lowest);
     }
     if (lowest === -1 && g) await this.embedBackward(pass, g);
@@ -157,13 +157,18 @@ export class TrainingStep {
     const g = await this.sessions.get({
       kind: "embed",
       config: this.model.config,
-      options: { matmulDtype: "float32", lora: null },
+      options: NO_LORA,
     });
     const r = await g.session.run({
       input_ids: new ort.Tensor("int64", batch.ids, [batch.batch, batch.seq]),
       "model.embed_tokens.weight": this.params.embedFeed(reference),
     });
     return r["hidden"]!;
+  }
+
+  /** The last decoder layer a target runs. */
+  private topLayer(target: LossTarget): number {
+    return target.kind === "hidden" ? target.layer : this.model.config.numLayers - 1;
   }
 
   private async runLayer(
@@ -178,17 +183,32 @@ export class TrainingStep {
     const g = await this.sessions.get({
       kind: "layer",
       config: this.model.config,
-      options: { matmulDtype: "float32", lora: this.params.loraRanks(i), loraDropout: dropout },
+      options: this.layerOptions(i, dropout),
     });
-    const feeds = {
+    const feeds = this.layerFeeds(i, hidden, step, reference, dropout ? { passId, batch } : null);
+    return (await g.session.run(pick(g.session, feeds)))["hidden_out"]!;
+  }
+
+  private layerOptions(layer: number, dropout: boolean): BuildOptions {
+    return { matmulDtype: "float32", lora: this.params.loraRanks(layer), loraDropout: dropout };
+  }
+
+  /** A layer graph's feeds: its input, the attention/RoPE inputs, the weights and, with dropout, the masks. */
+  private layerFeeds(
+    layer: number,
+    hidden: ort.Tensor,
+    step: StepInputs,
+    reference: boolean,
+    dropout: { passId: number; batch: TokenBatch } | null,
+  ): Record<string, ort.Tensor> {
+    return {
       hidden,
       attn_bias: step.bias,
       cos: step.cos,
       sin: step.sin,
-      ...this.params.layerFeeds(i, reference),
-      ...(dropout ? this.dropoutFeeds(i, passId, batch) : {}),
+      ...this.params.layerFeeds(layer, reference),
+      ...(dropout ? this.dropoutFeeds(layer, dropout.passId, dropout.batch) : {}),
     };
-    return (await g.session.run(pick(g.session, feeds)))["hidden_out"]!;
   }
 
   private dropoutFeeds(layer: number, passId: number, batch: TokenBatch): Record<string, ort.Tensor> {
@@ -251,18 +271,13 @@ export class TrainingStep {
     const g = await this.sessions.get({
       kind: "layer_grad",
       config: this.model.config,
-      options: { matmulDtype: "float32", lora: this.params.loraRanks(i), loraDropout: dropout },
+      options: this.layerOptions(i, dropout),
       training: { trainable, inputGrad, kl: false, logprobs: false },
     });
     const { step, layerInputs } = pass.saved;
     const feeds = {
-      hidden: layerInputs[i]!,
-      attn_bias: step.bias,
-      cos: step.cos,
-      sin: step.sin,
+      ...this.layerFeeds(i, layerInputs[i]!, step, false, dropout ? pass : null),
       "grad.hidden_out": gradOut,
-      ...this.params.layerFeeds(i, false),
-      ...(dropout ? this.dropoutFeeds(i, pass.passId, pass.batch) : {}),
     };
     const out = await g.session.run(pick(g.session, feeds));
     accumulate(this.params.usesIn("layer", i), out);
@@ -273,7 +288,7 @@ export class TrainingStep {
     const g = await this.sessions.get({
       kind: "embed_grad",
       config: this.model.config,
-      options: { matmulDtype: "float32", lora: null },
+      options: NO_LORA,
     });
     const { batch, seq, ids } = pass.batch;
     const out = await g.session.run(

@@ -1,31 +1,20 @@
 /**
- * A run's checkpoint: written at the end of each epoch (with the optimizer state and progress) and read back
- * by `--resume`, which continues with the same weights, moments, schedule position and data order.
+ * A run's checkpoints: written at the end of each epoch (with the optimizer state and progress) and read back
+ * by `--resume`, which continues with the same weights, moments, schedule position and data order; and the
+ * weights of the best evaluation, written once at the end.
  */
-import { readTrainingState, writeTrainingCheckpoint } from "./checkpoint/index.js";
+import {
+  readTrainingState,
+  type TrainingCheckpointInput,
+  writeTrainingCheckpoint,
+} from "./checkpoint/index.js";
 import type { TrainContext } from "./train.js";
 
 /** The run's trained parameters, optimizer state and progress as a checkpoint at `uri` (resumable). */
 export async function saveCheckpoint(context: TrainContext, uri: string, epochsDone: number): Promise<void> {
-  const { config, params, optimizer, rows } = context;
-  const data = [{ role: "forget", uri: rows.files.forget }];
-  if (rows.files.retain) data.push({ role: "retain", uri: rows.files.retain });
+  const { config, optimizer } = context;
   await writeTrainingCheckpoint(uri, {
-    mode: config.params.mode,
-    params: params.params,
-    source: config.model,
-    ...(config.params.mode === "lora"
-      ? {
-          lora: {
-            r: config.params.lora.r,
-            alpha: config.params.lora.alpha,
-            dropout: config.params.lora.dropout,
-            target_modules: config.params.lora.target_modules,
-          },
-        }
-      : {}),
-    config,
-    data,
+    ...checkpointInput(context, context.params.params),
     resume: {
       optimizer: optimizer.state,
       progress: {
@@ -41,6 +30,36 @@ export async function saveCheckpoint(context: TrainContext, uri: string, epochsD
       },
     },
   });
+}
+
+/** Earlier values of the trained parameters (a kept best), as a weights-only checkpoint at `uri`. */
+export async function saveWeights(
+  context: TrainContext,
+  uri: string,
+  values: readonly Float32Array[],
+): Promise<void> {
+  const params = context.params.params.map((p, k) => ({ name: p.name, shape: p.shape, value: values[k]! }));
+  await writeTrainingCheckpoint(uri, checkpointInput(context, params));
+}
+
+function checkpointInput(
+  context: TrainContext,
+  params: TrainingCheckpointInput["params"],
+): TrainingCheckpointInput {
+  const { config, rows } = context;
+  const data = [{ role: "forget", uri: rows.files.forget }];
+  if (rows.files.retain) data.push({ role: "retain", uri: rows.files.retain });
+  const lora = config.params.lora;
+  return {
+    mode: config.params.mode,
+    params,
+    source: config.model,
+    ...(config.params.mode === "lora"
+      ? { lora: { r: lora.r, alpha: lora.alpha, dropout: lora.dropout, target_modules: lora.target_modules } }
+      : {}),
+    config,
+    data,
+  };
 }
 
 export async function resumeFrom(

@@ -98,6 +98,8 @@ describe("lethe-train", () => {
       "--quiet",
     ]);
     expect((await readdir(path.join(dir, "two"))).sort()).toEqual(["best", "epoch-1", "epoch-2", "final"]);
+    // the best evaluation's weights, written once at the end (no optimizer state: it is not a resume point)
+    expect(await readdir(path.join(dir, "two", "best"))).not.toContain("trainer_state");
     const adapter = JSON.parse(await readFile(path.join(dir, "two", "final", "adapter_config.json"), "utf8"));
     expect(adapter).toMatchObject({ peft_type: "LORA", r: 4, lora_alpha: 8, lora_dropout: 0.1 });
     const runs = await readdir(path.join(dir, "runs"));

@@ -5,7 +5,7 @@
 import { type Run, startRun } from "@lethe/tracker";
 import type { TrainConfig } from "../config/schema.js";
 import { evalDue, TrainingEvaluator } from "../evaluation.js";
-import { resumeFrom, saveCheckpoint } from "../save.js";
+import { resumeFrom, saveCheckpoint, saveWeights } from "../save.js";
 import { prepareTraining, runTraining, type StepRecord, type TrainContext } from "../train.js";
 import { weightDeltaNorms } from "../weight-deltas.js";
 import { StepProgress } from "./progress.js";
@@ -31,20 +31,25 @@ export async function runTrain(config: TrainConfig, options: RunTrainOptions): P
     if (config.adapter) run.artifact("adapter", "model", config.adapter, { role: "input" });
     const progress = new StepProgress(options.quiet, config.log_every);
     const evaluator = config.eval.every === "none" ? null : await TrainingEvaluator.create(context);
-    const best = { value: Number.NEGATIVE_INFINITY };
+    // The best evaluation's weights are kept in memory and written once, at the end: a checkpoint is never
+    // overwritten in place.
+    const best: { value: number; step: number; values: Float32Array[] | null } = {
+      value: Number.NEGATIVE_INFINITY,
+      step: 0,
+      values: null,
+    };
     const maybeEvaluate = async (ctx: TrainContext, at: { step?: number; epochEnd?: boolean }) => {
       if (!evaluator || !evalDue(config, at)) return;
       progress.pause();
       const result = await evaluator.evaluate();
       run.log(result.metrics, { step: ctx.step });
       if (config.eval.keep === "best" && result.value > best.value) {
-        best.value = result.value;
-        await saveCheckpoint(ctx, bestUri(config), ctx.step);
-        run.summary({ best: result.value, best_step: ctx.step });
-        run.artifact("best", "model", bestUri(config), {
+        Object.assign(best, {
+          value: result.value,
           step: ctx.step,
-          [config.eval.metric]: result.value,
+          values: ctx.params.params.map((p) => p.value.slice()),
         });
+        run.summary({ best: result.value, best_step: ctx.step });
       }
     };
     const result = await runTraining(context, {
@@ -63,6 +68,13 @@ export async function runTrain(config: TrainConfig, options: RunTrainOptions): P
       },
     });
     progress.finish();
+    if (best.values) {
+      await saveWeights(context, outUri(config, "best"), best.values);
+      run.artifact("best", "model", outUri(config, "best"), {
+        step: best.step,
+        [config.eval.metric]: best.value,
+      });
+    }
     run.summary({
       steps: result.steps,
       epochs: result.epochs,
@@ -71,7 +83,7 @@ export async function runTrain(config: TrainConfig, options: RunTrainOptions): P
     });
     process.stderr.write(
       `lethe-train: ${result.steps} steps, ${result.epochs} epochs in ${result.seconds.toFixed(1)} s (${result.stoppedBy}); ` +
-        `checkpoint ${finalUri(config)}\n`,
+        `checkpoint ${outUri(config, "final")}\n`,
     );
     await run.finish(0);
     return 0;
@@ -86,10 +98,8 @@ function runName(config: TrainConfig): string {
   return parts.at(-1) || "train";
 }
 
-const epochUri = (config: TrainConfig, epoch: number) =>
-  `${config.out.replace(/\/+$/, "")}/epoch-${epoch + 1}`;
-const finalUri = (config: TrainConfig) => `${config.out.replace(/\/+$/, "")}/final`;
-const bestUri = (config: TrainConfig) => `${config.out.replace(/\/+$/, "")}/best`;
+/** A checkpoint of the run: OUT/epoch-N, OUT/final, OUT/best. */
+const outUri = (config: TrainConfig, name: string) => `${config.out.replace(/\/+$/, "")}/${name}`;
 
 function stepMetrics(r: StepRecord): Record<string, number> {
   const m: Record<string, number> = {
@@ -122,13 +132,13 @@ async function endOfEpoch(run: Run, context: TrainContext, epoch: number, final:
     deltas.map((d) => [epoch + 1, d.layer, d.module, d.norm]),
   );
   if (context.config.save_every_epoch) {
-    const uri = epochUri(context.config, epoch);
+    const uri = outUri(context.config, `epoch-${epoch + 1}`);
     await saveCheckpoint(context, uri, epoch + 1);
     run.artifact(`epoch-${epoch + 1}`, "model", uri, { epoch: epoch + 1, step: context.step });
   }
   if (final) {
-    await saveCheckpoint(context, finalUri(context.config), epoch + 1);
-    run.artifact("final", "model", finalUri(context.config), {
+    await saveCheckpoint(context, outUri(context.config, "final"), epoch + 1);
+    run.artifact("final", "model", outUri(context.config, "final"), {
       epoch: epoch + 1,
       step: context.step,
       role: "output",

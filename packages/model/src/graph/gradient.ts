@@ -70,7 +70,7 @@ export const RULES: Readonly<Record<string, VjpRule>> = {
     return [div(spreadOver(g, x!, axes, attrs), countOf(x!, axes))];
   },
   MatMul: (g, [a, b]) => matmulVjp(g, a!, b!),
-  Transpose: (g, [x], _y, attrs) => [transpose(g, inversePermutation(permOf(x!, attrs)))],
+  Transpose: (g, [x], _y, attrs) => [transposed(g, inversePermutation(permOf(x!, attrs)))],
   Reshape: (g, [x]) => [reshapeTo(g, x!.shape), null],
   Unsqueeze: (g, [, axes]) => [squeeze(g, axes!.constant!.values), null],
   Squeeze: (g, [, axes]) => [unsqueeze(g, axes!.constant!.values), null],
@@ -193,11 +193,28 @@ function matmulVjp(g: Value, a: Value, b: Value): Value[] {
   return [ga, unbroadcast(matmul(swapLast(a), g), b)];
 }
 
+/**
+ * `transpose(g, perm)`, with (A·B)ᵀ = Bᵀ·Aᵀ for a 2-D product: a linear layer y = x·Wᵀ gets its dW as one
+ * GEMM in W's own layout instead of a GEMM and a copy of its [in, out] result (ORT folds the operand
+ * transposes into the GEMM), and a transpose of a transpose cancels.
+ */
+function transposed(g: Value, perm: number[]): Value {
+  const p = g.producer;
+  if (p?.op === "MatMul" && g.rank === 2 && p.inputs.every((v) => v.rank === 2) && perm[0] === 1) {
+    return matmul(transposed(p.inputs[1]!, [1, 0]), transposed(p.inputs[0]!, [1, 0]));
+  }
+  if (p?.op === "Transpose") {
+    const inner = permOf(p.inputs[0]!, p.attrs);
+    if (perm.every((axis, i) => inner[axis] === i)) return p.inputs[0]!;
+  }
+  return transpose(g, perm);
+}
+
 function swapLast(x: Value): Value {
   const perm = range(x.rank);
   perm[x.rank - 2] = x.rank - 1;
   perm[x.rank - 1] = x.rank - 2;
-  return transpose(x, perm);
+  return transposed(x, perm);
 }
 
 function concatVjp(g: Value, xs: readonly Value[], attrs: Attrs): Value[] {

@@ -110,12 +110,15 @@ async function rmuStep(t: Trainer, batch: TokenBatch) {
   return (performance.now() - t0) / 1000;
 }
 
-/** One step: zero grads, forward, backward, clip, AdamW. Returns [gradient seconds, optimizer seconds]. */
+/**
+ * One step: zero grads, forward and backward, clip, AdamW. A masked mean NLL's cotangents are known before the
+ * forward pass, so it takes the trainer's one-pass head (`forwardBackward`), as the objective does for SFT and
+ * the retain terms. Returns [gradient seconds, optimizer seconds].
+ */
 async function trainStep(t: Trainer, batch: TokenBatch, labels: BigInt64Array, cot: Float32Array) {
   const t0 = performance.now();
   t.params.zeroGrads();
-  const pass = await t.engine.forward(batch, { kind: "logits", labels });
-  await t.engine.backward(pass, { tokenLogprobs: cot });
+  await t.engine.forwardBackward(batch, { kind: "logits", labels }, { tokenLogprobs: cot });
   const t1 = performance.now();
   t.adam.step(1e-5, clipScale(globalGradNorm(t.params.params), 1.0));
   return [(t1 - t0) / 1000, (performance.now() - t1) / 1000] as const;

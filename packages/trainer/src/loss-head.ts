@@ -43,7 +43,7 @@ export async function headStatistics(
     kind: "loss_head",
     config,
     options: NO_LORA,
-    training: { trainable: [], inputGrad: false, kl, logprobs: wantLogprobs },
+    training: { trainable: [], inputGrad: false, kl, logprobs: wantLogprobs, statistics: false },
   });
   const out: HeadStatistics = {
     tokenLogprobs: new Float32Array(batch * seq),
@@ -61,26 +61,34 @@ export async function headStatistics(
 
 /**
  * The head's backward pass for cotangents of its statistics: calls `onGradients` with each chunk's parameter
- * gradients (to accumulate) and returns ∂L/∂hidden [batch, seq, D] when `inputGrad`.
+ * gradients (to accumulate) and returns ∂L/∂hidden [batch, seq, D] when `inputGrad`, and with `statistics` the
+ * statistics of the forward pass it recomputes (what `headStatistics` would have returned, from the same run).
  */
 export async function headGradient(
   sessions: SessionCache,
   config: ModelConfig,
   inputs: HeadInputs,
   cot: { tokenLogprobs: Float32Array; kl: Float32Array | undefined },
-  trainable: string[],
-  inputGrad: boolean,
+  opts: { trainable: string[]; inputGrad: boolean; statistics: boolean },
   onGradients: (out: Record<string, ort.Tensor>) => void,
-): Promise<Float32Array | null> {
+): Promise<{ gradHidden: Float32Array | null; statistics: HeadStatistics | null }> {
   const { batch, seq } = inputs;
   const D = config.hiddenSize;
+  const kl = !!inputs.refLogprobs;
   const g = await sessions.get({
     kind: "loss_head_grad",
     config,
     options: NO_LORA,
-    training: { trainable, inputGrad, kl: !!inputs.refLogprobs, logprobs: false },
+    training: { ...opts, kl, logprobs: false },
   });
-  const gradHidden = inputGrad ? new Float32Array(batch * seq * D) : null;
+  const gradHidden = opts.inputGrad ? new Float32Array(batch * seq * D) : null;
+  const statistics = opts.statistics
+    ? {
+        tokenLogprobs: new Float32Array(batch * seq),
+        kl: kl ? new Float32Array(batch * seq) : null,
+        logprobs: null,
+      }
+    : null;
   for (const [r0, r1] of rowChunks(batch, seq, config.vocabSize, inputs.chunkValues)) {
     const feeds = chunkFeeds(config, inputs, r0, r1);
     const rows = r1 - r0;
@@ -93,8 +101,10 @@ export async function headGradient(
     const out = await g.session.run(pick(g.session, feeds));
     onGradients(out);
     gradHidden?.set(out["grad.hidden"]!.data as Float32Array, r0 * seq * D);
+    statistics?.tokenLogprobs.set(out["token_logprobs"]!.data as Float32Array, r0 * seq);
+    statistics?.kl?.set(out["kl"]!.data as Float32Array, r0 * seq);
   }
-  return gradHidden;
+  return { gradHidden, statistics };
 }
 
 function rowChunks(batch: number, seq: number, vocab: number, chunkValues: number): [number, number][] {

@@ -26,7 +26,7 @@ import {
   steeringDirection,
   type TokenScores,
 } from "./losses/index.js";
-import type { ForwardPass, TrainingStep } from "./step.js";
+import type { Cotangents, ForwardPass, LossTarget, TrainingStep } from "./step.js";
 
 export interface MicroBatch {
   forget: TrainBatch | null;
@@ -49,6 +49,8 @@ export interface StepTerms {
 type LossConfig = TrainConfig["loss"];
 
 const REPRESENTATION = new Set(["rmu", "adaptive_rmu"]);
+/** Forget losses linear in the token log-probs: their cotangents are known before the forward pass. */
+const LINEAR_FORGET = new Set(["sft", "ga"]);
 
 export class Objective {
   private readonly directions = new Map<string, Float32Array>();
@@ -103,50 +105,65 @@ export class Objective {
     const { loss } = this;
     const out: StepTerms = { loss: 0, terms: {} };
     if (loss.forget !== "none" && loss.forget_weight > 0) {
-      const forget = need(mb.forget, "forget");
-      const { targets, scored } = scoredTargets(nextTokenLabels(forget.labels, forget.batch, forget.seq));
-      let ref: TokenScores | null = null;
-      if (loss.forget === "npo") {
-        const r = await this.engine.forward(forget, { kind: "logits", labels: targets }, { reference: true });
-        ref = scores(forget, r, scored);
-      }
-      const pass = await this.engine.forward(forget, { kind: "logits", labels: targets });
-      const term = this.forgetTerm(scores(forget, pass, scored), ref);
-      out.terms["forget"] = term.value;
-      out.loss += loss.forget_weight * term.value;
-      await this.engine.backward(pass, { tokenLogprobs: scaleCot(term.cot, loss.forget_weight * scale) });
+      const term = await this.forgetStep(need(mb.forget, "forget"), loss.forget_weight * scale);
+      out.terms["forget"] = term;
+      out.loss += loss.forget_weight * term;
     }
     if (loss.retain_kl > 0 || loss.retain_nll > 0) {
-      const retain = need(mb.retain, "retain");
-      const { targets, scored } = scoredTargets(nextTokenLabels(retain.labels, retain.batch, retain.seq));
-      let refLogprobs: Float32Array | undefined;
-      if (loss.retain_kl > 0) {
-        const r = await this.engine.forward(
-          retain,
-          { kind: "logits", labels: targets, logprobs: true },
-          { reference: true },
-        );
-        refLogprobs = r.logprobs!;
+      const terms = await this.retainStep(need(mb.retain, "retain"), scale);
+      for (const [name, value] of Object.entries(terms)) {
+        out.terms[name] = value;
+        out.loss += loss[name as keyof typeof terms] * value;
       }
-      const pass = await this.engine.forward(retain, { kind: "logits", labels: targets, refLogprobs });
-      const n = retain.batch * retain.seq;
-      const tokenCot = new Float32Array(n);
-      let klCot: Float32Array | undefined;
-      if (loss.retain_kl > 0) {
-        const kl = retainKl(pass.kl!, retain.mask, loss.kl_positions);
-        out.terms["retain_kl"] = kl.value;
-        out.loss += loss.retain_kl * kl.value;
-        klCot = scaleCot(kl.cot, loss.retain_kl * scale);
-      }
-      if (loss.retain_nll > 0) {
-        const nll = retainNll(scores(retain, pass, scored));
-        out.terms["retain_nll"] = nll.value;
-        out.loss += loss.retain_nll * nll.value;
-        for (let k = 0; k < n; k++) tokenCot[k] = nll.cot[k]! * loss.retain_nll * scale;
-      }
-      await this.engine.backward(pass, { tokenLogprobs: tokenCot, kl: klCot });
     }
     return out;
+  }
+
+  /** The forget term's value; its gradient, times `weight`, added. */
+  private async forgetStep(forget: TrainBatch, weight: number): Promise<number> {
+    const { targets, scored } = scoredTargets(nextTokenLabels(forget.labels, forget.batch, forget.seq));
+    const target = { kind: "logits" as const, labels: targets };
+    if (LINEAR_FORGET.has(this.loss.forget)) {
+      const term = (logprobs: Float32Array) => this.forgetTerm(scoresOf(forget, logprobs, scored), null);
+      const cot = linearCotangent(term, forget.batch * forget.seq);
+      const pass = await this.engine.forwardBackward(forget, target, {
+        tokenLogprobs: scaleCot(cot, weight),
+      });
+      return term(pass.tokenLogprobs!).value;
+    }
+    let ref: TokenScores | null = null;
+    if (this.loss.forget === "npo") {
+      ref = scores(forget, await this.engine.forward(forget, target, { reference: true }), scored);
+    }
+    const pass = await this.engine.forward(forget, target);
+    const term = this.forgetTerm(scores(forget, pass, scored), ref);
+    await this.engine.backward(pass, { tokenLogprobs: scaleCot(term.cot, weight) });
+    return term.value;
+  }
+
+  /** The retain terms' values (KL, NLL: both linear in their statistics); their weighted gradients added. */
+  private async retainStep(
+    retain: TrainBatch,
+    scale: number,
+  ): Promise<{ retain_kl?: number; retain_nll?: number }> {
+    const { loss } = this;
+    const { targets, scored } = scoredTargets(nextTokenLabels(retain.labels, retain.batch, retain.seq));
+    const n = retain.batch * retain.seq;
+    const kl = (values: Float32Array) => retainKl(values, retain.mask, loss.kl_positions);
+    const nll = (logprobs: Float32Array) => retainNll(scoresOf(retain, logprobs, scored));
+    const target: Extract<LossTarget, { kind: "logits" }> = { kind: "logits", labels: targets };
+    const cot: Cotangents = { tokenLogprobs: new Float32Array(n) };
+    if (loss.retain_kl > 0) {
+      const r = await this.engine.forward(retain, { ...target, logprobs: true }, { reference: true });
+      target.refLogprobs = r.logprobs!;
+      cot.kl = scaleCot(linearCotangent(kl, n), loss.retain_kl * scale);
+    }
+    if (loss.retain_nll > 0) cot.tokenLogprobs = scaleCot(linearCotangent(nll, n), loss.retain_nll * scale);
+    const pass = await this.engine.forwardBackward(retain, target, cot);
+    return {
+      ...(loss.retain_kl > 0 ? { retain_kl: kl(pass.kl!).value } : {}),
+      ...(loss.retain_nll > 0 ? { retain_nll: nll(pass.tokenLogprobs!).value } : {}),
+    };
   }
 
   private forgetTerm(policy: TokenScores, ref: TokenScores | null): LossTerm {
@@ -226,7 +243,19 @@ function need(batch: TrainBatch | null, side: "forget" | "retain"): TrainBatch {
 }
 
 function scores(batch: TrainBatch, pass: ForwardPass, scored: Uint8Array): TokenScores {
-  return { batch: batch.batch, seq: batch.seq, logprobs: pass.tokenLogprobs!, scored };
+  return scoresOf(batch, pass.tokenLogprobs!, scored);
+}
+
+function scoresOf(batch: TrainBatch, logprobs: Float32Array, scored: Uint8Array): TokenScores {
+  return { batch: batch.batch, seq: batch.seq, logprobs, scored };
+}
+
+/**
+ * The cotangent of a term linear in its statistic: the same at every value of the statistic, so it is taken at
+ * zeros, before the forward pass that computes the statistic (and lets the engine run the loss head once).
+ */
+function linearCotangent(term: (statistic: Float32Array) => LossTerm, n: number): Float32Array {
+  return term(new Float32Array(n)).cot;
 }
 
 function hiddenOf(batch: TrainBatch, pass: ForwardPass): Hidden {

@@ -91,9 +91,64 @@ export class TrainingStep {
     opts: { reference?: boolean; passId?: number } = {},
   ): Promise<ForwardPass> {
     const reference = opts.reference ?? false;
+    const pass = await this.forwardLayers(batch, target, reference, opts.passId);
+    if (target.kind === "hidden") {
+      pass.hidden = pass.saved.top.data as Float32Array;
+      return pass;
+    }
+    const stats = await headStatistics(
+      this.sessions,
+      this.model.config,
+      this.headInputs(pass, reference),
+      !!target.logprobs,
+    );
+    pass.tokenLogprobs = stats.tokenLogprobs;
+    pass.kl = stats.kl;
+    pass.logprobs = stats.logprobs;
+    return pass;
+  }
+
+  /** Add ∂L/∂θ for the given cotangents of the pass's outputs into every parameter's gradient. */
+  async backward(pass: ForwardPass, cot: Cotangents): Promise<void> {
+    if (pass.reference) throw new Error("backward: a reference pass keeps nothing to differentiate");
+    const { batch, seq } = pass.batch;
+    let g: ort.Tensor | null;
+    if (pass.target.kind === "logits") {
+      g = await this.headBackward(pass, cot, false);
+    } else {
+      if (!cot.hidden) throw new Error("backward: a hidden-state target needs cotangents.hidden");
+      g = new ort.Tensor("float32", cot.hidden, [batch, seq, this.model.config.hiddenSize]);
+    }
+    await this.backwardLayers(pass, g);
+  }
+
+  /**
+   * `forward` then `backward`, for cotangents known before the forward pass: losses linear in the head's
+   * statistics (a masked mean NLL, gradient ascent, KL to a fixed reference). The loss head then runs once per
+   * chunk, returning its statistics and its gradients together, where `forward` + `backward` run it twice.
+   * Returns the pass with its statistics, its gradients already added.
+   */
+  async forwardBackward(
+    batch: TokenBatch,
+    target: Extract<LossTarget, { kind: "logits" }>,
+    cot: Cotangents,
+    opts: { passId?: number } = {},
+  ): Promise<ForwardPass> {
+    const pass = await this.forwardLayers(batch, target, false, opts.passId);
+    await this.backwardLayers(pass, await this.headBackward(pass, cot, true));
+    return pass;
+  }
+
+  /** Embedding and decoder layers up to the target's top layer, keeping each trainable layer's input. */
+  private async forwardLayers(
+    batch: TokenBatch,
+    target: LossTarget,
+    reference: boolean,
+    id: number | undefined,
+  ): Promise<ForwardPass> {
     const { model, params } = this;
     // Numbered passes draw fresh dropout masks; a given id repeats its masks (tests, parity checks).
-    const passId = opts.passId ?? this.passes++;
+    const passId = id ?? this.passes++;
     const top = this.topLayer(target);
     if (!(Number.isInteger(top) && top >= 0 && top < model.config.numLayers))
       throw new RangeError(
@@ -107,7 +162,7 @@ export class TrainingStep {
       if (!reference && i >= lowest) layerInputs[i] = h;
       h = await this.runLayer(i, h, step, reference, passId, batch);
     }
-    const pass: ForwardPass = {
+    return {
       batch,
       target,
       reference,
@@ -118,35 +173,12 @@ export class TrainingStep {
       passId,
       saved: { step, layerInputs, top: h },
     };
-    if (target.kind === "hidden") {
-      pass.hidden = h.data as Float32Array;
-      return pass;
-    }
-    const stats = await headStatistics(
-      this.sessions,
-      model.config,
-      this.headInputs(pass, reference),
-      !!target.logprobs,
-    );
-    pass.tokenLogprobs = stats.tokenLogprobs;
-    pass.kl = stats.kl;
-    pass.logprobs = stats.logprobs;
-    return pass;
   }
 
-  /** Add ∂L/∂θ for the given cotangents of the pass's outputs into every parameter's gradient. */
-  async backward(pass: ForwardPass, cot: Cotangents): Promise<void> {
-    if (pass.reference) throw new Error("backward: a reference pass keeps nothing to differentiate");
-    const { model, params } = this;
-    const { batch, seq } = pass.batch;
-    const lowest = params.lowestTrainableLayer;
-    let g: ort.Tensor | null;
-    if (pass.target.kind === "logits") {
-      g = await this.headBackward(pass, cot, lowest < model.config.numLayers);
-    } else {
-      if (!cot.hidden) throw new Error("backward: a hidden-state target needs cotangents.hidden");
-      g = new ort.Tensor("float32", cot.hidden, [batch, seq, model.config.hiddenSize]);
-    }
+  /** Backward from ∂L/∂(top layer's output) down to the lowest trainable layer, then the embedding. */
+  private async backwardLayers(pass: ForwardPass, gradTop: ort.Tensor | null): Promise<void> {
+    const lowest = this.params.lowestTrainableLayer;
+    let g = gradTop;
     for (let i = this.topLayer(pass.target); i >= Math.max(lowest, 0) && g; i--) {
       g = await this.layerBackward(i, pass, g, i > lowest);
     }
@@ -239,10 +271,11 @@ export class TrainingStep {
     };
   }
 
+  /** The loss head's gradients; with `statistics` the pass's statistics come from the same runs. */
   private async headBackward(
     pass: ForwardPass,
     cot: Cotangents,
-    inputGrad: boolean,
+    statistics: boolean,
   ): Promise<ort.Tensor | null> {
     const { batch, seq } = pass.batch;
     const target = pass.target as Extract<LossTarget, { kind: "logits" }>;
@@ -250,18 +283,23 @@ export class TrainingStep {
     if (!!cot.kl !== !!target.refLogprobs)
       throw new Error("backward: cotangents.kl is needed exactly when the pass computed KL (refLogprobs)");
     const trainable = this.params.trainable("head");
-    if (!inputGrad && trainable.length === 0) return null;
+    const inputGrad = this.params.lowestTrainableLayer < this.model.config.numLayers;
+    if (!statistics && !inputGrad && trainable.length === 0) return null;
     const uses = this.params.usesIn("head");
-    const gradHidden = await headGradient(
+    const out = await headGradient(
       this.sessions,
       this.model.config,
       this.headInputs(pass, false),
       { tokenLogprobs: cot.tokenLogprobs, kl: cot.kl },
-      trainable,
-      inputGrad,
-      (out) => accumulate(uses, out),
+      { trainable, inputGrad, statistics },
+      (grads) => accumulate(uses, grads),
     );
-    return gradHidden && new ort.Tensor("float32", gradHidden, [batch, seq, this.model.config.hiddenSize]);
+    if (out.statistics) {
+      pass.tokenLogprobs = out.statistics.tokenLogprobs;
+      pass.kl = out.statistics.kl;
+    }
+    const D = this.model.config.hiddenSize;
+    return out.gradHidden && new ort.Tensor("float32", out.gradHidden, [batch, seq, D]);
   }
 
   private async layerBackward(i: number, pass: ForwardPass, gradOut: ort.Tensor, inputGrad: boolean) {
@@ -272,7 +310,7 @@ export class TrainingStep {
       kind: "layer_grad",
       config: this.model.config,
       options: this.layerOptions(i, dropout),
-      training: { trainable, inputGrad, kl: false, logprobs: false },
+      training: { trainable, inputGrad, kl: false, logprobs: false, statistics: false },
     });
     const { step, layerInputs } = pass.saved;
     const feeds = {

@@ -10,7 +10,13 @@ import {
 } from "./graphs.js";
 import { buildTrainingGraph } from "./training-graphs.js";
 
-const NO_TRAINING: TrainingGraphOptions = { trainable: [], inputGrad: false, kl: false, logprobs: false };
+const NO_TRAINING: TrainingGraphOptions = {
+  trainable: [],
+  inputGrad: false,
+  kl: false,
+  logprobs: false,
+  statistics: false,
+};
 
 export function buildGraph(req: GraphRequest): Graph {
   switch (req.kind) {

@@ -123,6 +123,11 @@ export interface TrainingGraphOptions {
   kl: boolean;
   /** Loss head: also output the full `logprobs` [batch, seq, V] (a reference pass for KL). */
   logprobs: boolean;
+  /**
+   * Loss head gradient: also output the statistics (`token_logprobs`, with `kl` also `kl`) of the forward pass it
+   * recomputes, so a loss whose cotangents are known before the forward needs no separate head forward.
+   */
+  statistics: boolean;
 }
 
 export interface GraphRequest {

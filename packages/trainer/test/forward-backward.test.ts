@@ -65,12 +65,10 @@ async function run(spec: TrainableSpec, withKl: boolean, fused: boolean) {
     cot.kl = new Float32Array(n).map((_, i) => 0.02 + 0.001 * (i % 5));
   }
   params.zeroGrads();
-  let pass;
-  if (fused) pass = await engine.forwardBackward(batch, target, cot, { passId: 0 });
-  else {
-    pass = await engine.forward(batch, target, { passId: 0 });
-    await engine.backward(pass, cot);
-  }
+  const pass = fused
+    ? await engine.forwardBackward(batch, target, cot, { passId: 0 })
+    : await engine.forward(batch, target, { passId: 0 });
+  if (!fused) await engine.backward(pass, cot);
   const grads = new Map(params.params.map((p) => [p.name, Float32Array.from(p.grad)]));
   await model.sessions.release();
   return { grads, tokenLogprobs: pass.tokenLogprobs!, kl: pass.kl };

@@ -350,7 +350,10 @@ function accumulate(uses: [Parameter, { input: string }][], out: Record<string, 
   }
 }
 
-/** The model's session options without ORT's per-session arenas (see SessionOptions.enableCpuMemArena). */
+/**
+ * The model's session options without ORT's per-session arenas and memory patterns (see SessionOptions): the
+ * many training sessions would otherwise each hold their peak, and every run would fault in a fresh block.
+ */
 function trainingSessions(model: Model): SessionCache {
-  return sharedSessionCache({ ...model.sessions.options, enableCpuMemArena: false });
+  return sharedSessionCache({ ...model.sessions.options, enableCpuMemArena: false, enableMemPattern: false });
 }

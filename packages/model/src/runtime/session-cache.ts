@@ -21,6 +21,12 @@ export interface SessionOptions {
    * off: its many sessions would otherwise hold the sum of their peaks, not the largest.
    */
   enableCpuMemArena?: boolean;
+  /**
+   * ORT's memory pattern plans one block for all of a run's intermediates (default on). Without an arena that
+   * block is a fresh mmap every run, page-faulted in again each time; training turns the pattern off too, and
+   * its smaller per-tensor allocations are reused by malloc from run to run.
+   */
+  enableMemPattern?: boolean;
 }
 
 export interface InputSpec {
@@ -51,6 +57,7 @@ export async function compileGraph(
     ...(options.intraOpNumThreads !== undefined ? { intraOpNumThreads: options.intraOpNumThreads } : {}),
     ...(options.interOpNumThreads !== undefined ? { interOpNumThreads: options.interOpNumThreads } : {}),
     ...(options.enableCpuMemArena !== undefined ? { enableCpuMemArena: options.enableCpuMemArena } : {}),
+    ...(options.enableMemPattern !== undefined ? { enableMemPattern: options.enableMemPattern } : {}),
   });
   return {
     key,
@@ -109,6 +116,7 @@ export function sharedSessionCache(options: SessionOptions = {}): SessionCache {
     options.interOpNumThreads ?? null,
     options.graphOptimizationLevel ?? "all",
     options.enableCpuMemArena ?? true,
+    options.enableMemPattern ?? true,
   ]);
   let cache = shared.get(key);
   if (!cache) {

@@ -279,15 +279,26 @@ async function main(): Promise<void> {
   );
 
   // Ratios within each run, then their median (less sensitive to load that drifts over minutes).
-  const perRun = (f: (r: number) => number) => median(times.full.map((_, r) => f(r)));
-  const fullVsForward = perRun((r) => times.full[r]! / times.forward[r]!);
+  const runsOf = (f: (r: number) => number) => times.full.map((_, r) => f(r));
+  const perRun = (f: (r: number) => number) => median(runsOf(f));
+  const spread = (f: (r: number) => number) => {
+    const xs = runsOf(f);
+    return `runs ${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)}`;
+  };
+  const fullVsForwardOf = (r: number) => times.full[r]! / times.forward[r]!;
+  const loraVsFullOf = (r: number) => times.lora[r]! / times.full[r]!;
+  const fullVsForward = perRun(fullVsForwardOf);
   const fullVsMatmul = perRun((r) => (4 * fwd) / times.full[r]! / (baseline.flops / times.base[r]!));
-  const loraVsFull = perRun((r) => times.lora[r]! / times.full[r]!);
+  const loraVsFull = perRun(loraVsFullOf);
   const optShare = perRun((r) => times.fullOpt[r]! / times.full[r]!);
   console.log("\nratios (median of per-run ratios):");
-  console.log(`  full step / forward:               ${fullVsForward.toFixed(2)}  (target ≤ 4.5)`);
+  console.log(
+    `  full step / forward:               ${fullVsForward.toFixed(2)}  (target ≤ 4.5; ${spread(fullVsForwardOf)})`,
+  );
   console.log(`  full-step GFLOP/s / MatMul:        ${fullVsMatmul.toFixed(2)}  (target ≥ 0.7)`);
-  console.log(`  LoRA step / full step:             ${loraVsFull.toFixed(2)}  (target ≤ 0.8)`);
+  console.log(
+    `  LoRA step / full step:             ${loraVsFull.toFixed(2)}  (target ≤ 0.8; ${spread(loraVsFullOf)})`,
+  );
   console.log(
     `  optimizer share of a full step:    ${(100 * optShare).toFixed(1)} %  (target ≤ 10 %; ${median(times.fullOpt).toFixed(3)} s)`,
   );

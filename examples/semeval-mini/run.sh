@@ -4,12 +4,14 @@
 # Snuffleupagus: Adaptive RMU with a layer sweep), score every model with the official metrics and print one table.
 # Every stage is a Lethe CLI and a tracked run; the stages talk only through checkpoints in the store.
 #
-#   bash examples/semeval-mini/run.sh [--out DIR] [--store URI] [--parallel N] [--threads N] [--small]
+#   bash examples/semeval-mini/run.sh [--out DIR] [--store URI] [--parallel N] [--threads N] [--small] [--fresh]
 #     --out DIR      data, evaluations, results.json and the runs (default .demo)
 #     --store URI    where checkpoints go: a directory, file:// or s3://bucket/prefix (default DIR/checkpoints)
 #     --parallel N   RMU trials at once (default: 2 with ≥ 4 cores, else 1)
 #     --threads N    ONNX Runtime threads per op of each stage (default 1: the tiny model gains nothing from more)
 #     --small        the reduced setting the integration test runs (fewer rows, epochs and sweep layers)
+#     --fresh        replace an earlier run in DIR (its checkpoints are immutable, so a second run needs this or a
+#                    new --out); the tracked runs in DIR/runs are kept
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 here="$repo/examples/semeval-mini"
@@ -18,6 +20,7 @@ out=.demo
 store=
 threads=1
 small=0
+fresh=0
 cores=$(nproc 2>/dev/null || echo 2)
 parallel=$((cores >= 4 ? 2 : 1))
 while [ $# -gt 0 ]; do
@@ -27,13 +30,28 @@ while [ $# -gt 0 ]; do
     --parallel) parallel="$2"; shift 2 ;;
     --threads) threads="$2"; shift 2 ;;
     --small) small=1; shift ;;
+    --fresh) fresh=1; shift ;;
     *) echo "semeval-mini: unknown argument $1 (see the header of $0)" >&2; exit 2 ;;
   esac
 done
 mkdir -p "$out"
 out="$(cd "$out" && pwd)"
-store="${store:-$out/checkpoints}"
+default_store="$out/checkpoints"
+store="${store:-$default_store}"
 store="${store%/}"
+# Checkpoints are immutable: a second run into the same place would stop at the first one it writes.
+if [ -e "$store/base" ] || [ -e "$out/results.json" ]; then
+  if [ "$fresh" = 1 ] && [ "$store" = "$default_store" ]; then
+    echo "semeval-mini: --fresh: removing the earlier run's checkpoints, evaluations and results under $out"
+    rm -rf "$default_store" "$out/results.json"
+  elif [ "$fresh" = 1 ]; then
+    echo "semeval-mini: $store holds an earlier run's checkpoints; --fresh only clears the default store under --out: pass an empty --store" >&2
+    exit 2
+  else
+    echo "semeval-mini: $out already holds a run (checkpoints are immutable): pass --fresh to replace it, or --out DIR for a new one" >&2
+    exit 2
+  fi
+fi
 export LETHE_RUNS_DIR="${LETHE_RUNS_DIR:-$out/runs}"
 export WANDB_RUN_GROUP="${WANDB_RUN_GROUP:-semeval-mini-$(date +%Y%m%d-%H%M%S)}"
 

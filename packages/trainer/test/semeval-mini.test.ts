@@ -8,7 +8,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -44,10 +44,8 @@ function mean(report: Report, split: "forget" | "retain"): number {
   return xs.reduce((a, b) => a + b, 0) / xs.length;
 }
 
-async function runPipeline(extra: string[], env: NodeJS.ProcessEnv = process.env) {
-  const out = await mkdtemp(path.join(tmpdir(), "lethe-semeval-mini-"));
-  dirs.push(out);
-  const result = spawnSync(
+function runScript(out: string, extra: string[], env: NodeJS.ProcessEnv = process.env) {
+  return spawnSync(
     "bash",
     [
       path.join(REPO_ROOT, "examples/semeval-mini/run.sh"),
@@ -60,12 +58,23 @@ async function runPipeline(extra: string[], env: NodeJS.ProcessEnv = process.env
     ],
     { cwd: REPO_ROOT, env: { ...env, LETHE_RUNS_DIR: path.join(out, "runs") }, encoding: "utf8" },
   );
+}
+
+async function runPipeline(extra: string[], env: NodeJS.ProcessEnv = process.env, into?: string) {
+  const out = into ?? (await mkdtemp(path.join(tmpdir(), "lethe-semeval-mini-")));
+  if (!into) dirs.push(out);
+  const result = runScript(out, extra, env);
   expect(result.status, `${result.stdout}\n${result.stderr}`).toBe(0);
   const results = JSON.parse(await readFile(path.join(out, "results.json"), "utf8")) as Record<
     string,
     Report
   >;
   return { out, results, stdout: result.stdout };
+}
+
+/** The comparison table's model rows, as printed. */
+function tableOf(stdout: string): string[] {
+  return stdout.split("\n").filter((line) => MODELS.some((m) => line.startsWith(`${m} `)));
 }
 
 function assertClaims(results: Record<string, Report>, stdout: string) {
@@ -103,7 +112,32 @@ describe("examples/semeval-mini (reduced)", () => {
     expect(existsSync(path.join(out, "checkpoints", "ties-factorwise"))).toBe(true);
     expect((await readdir(path.join(out, "rmu-eval"))).filter((f) => f.endsWith(".json"))).toHaveLength(3);
     expect((await readdir(path.join(out, "runs"))).length).toBeGreaterThan(10);
-  }, 400_000);
+
+    // A second run into the same folder is refused (its checkpoints are immutable) and loses nothing...
+    const before = await readFile(path.join(out, "results.json"), "utf8");
+    const again = runScript(out, []);
+    expect(again.status).toBe(2);
+    expect(again.stderr).toContain(`${out} already holds a run`);
+    expect(again.stderr).toContain("--fresh");
+    expect(await readFile(path.join(out, "results.json"), "utf8")).toBe(before);
+    // ...and with --fresh it replaces the earlier run, printing the same table (training and scoring are
+    // deterministic, as the README says).
+    const fresh = await runPipeline(["--fresh"], process.env, out);
+    expect(fresh.stdout).toContain("--fresh: removing the earlier run");
+    expect(tableOf(fresh.stdout)).toHaveLength(MODELS.length);
+    expect(tableOf(fresh.stdout)).toEqual(tableOf(stdout));
+  }, 600_000);
+
+  it("refuses --fresh for a store it did not create", async () => {
+    const out = await mkdtemp(path.join(tmpdir(), "lethe-semeval-mini-"));
+    dirs.push(out);
+    const store = path.join(out, "elsewhere");
+    await mkdir(path.join(store, "base"), { recursive: true });
+    const result = runScript(out, ["--fresh", "--store", store]);
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain(`${store} holds an earlier run's checkpoints`);
+    expect(existsSync(path.join(store, "base"))).toBe(true);
+  });
 
   describe.skipIf(!s3)("with every checkpoint in S3", () => {
     let bucket: TestBucket;

@@ -36,25 +36,22 @@ async function run(graph: Graph, feeds: Record<string, ort.Tensor>): Promise<Rec
   return Object.fromEntries(Object.entries(out).map(([name, t]) => [name, t.data as Float32Array]));
 }
 
+function headGraph(
+  kind: "loss_head" | "loss_head_grad",
+  config: ReturnType<typeof parseConfig>,
+  training: Omit<TrainingGraphOptions, "logprobs">,
+): Graph {
+  const options = { matmulDtype: "float32" as const, lora: null };
+  return buildGraph({ kind, config, options, training: { ...training, logprobs: false } });
+}
+
 /** The rule table's gradient of Σ grad.<stat>·stat, taken from the loss_head graph's outputs. */
 function derivedHeadGradient(
   config: ReturnType<typeof parseConfig>,
   kl: boolean,
   trainable: string[],
 ): Graph {
-  const training: TrainingGraphOptions = {
-    trainable: [],
-    inputGrad: false,
-    kl,
-    logprobs: false,
-    statistics: false,
-  };
-  const graph = buildGraph({
-    kind: "loss_head",
-    config,
-    options: { matmulDtype: "float32", lora: null },
-    training,
-  });
+  const graph = headGraph("loss_head", config, { trainable: [], inputGrad: false, kl, statistics: false });
   const byName = (name: string) => graph.inputs.find((v) => v.name === name)!;
   const stats = [...graph.outputs];
   const of = stats.map((v) => [v, graph.input(`grad.${v.name}`, v.dtype, v.shape)] as [Value, Value]);
@@ -115,18 +112,11 @@ describe("loss_head_grad: the closed-form logits cotangent", () => {
       it(`${arch}, ${kl ? "token log-probs and KL" : "token log-probs"}: equals the rule table's gradient`, async () => {
         const config = parseConfig(tinyConfig(arch, { vocab: 40, hidden: 16, tied: false }));
         const trainable = TRAINABLE[arch];
-        const training: TrainingGraphOptions = {
+        const closed = headGraph("loss_head_grad", config, {
           trainable,
           inputGrad: true,
           kl,
-          logprobs: false,
           statistics: true,
-        };
-        const closed = buildGraph({
-          kind: "loss_head_grad",
-          config,
-          options: { matmulDtype: "float32", lora: null },
-          training,
         });
         const derived = derivedHeadGradient(config, kl, trainable);
         const feeds = feedsFor(derived, kl ? 7 : 3);

@@ -6,7 +6,10 @@
  * targets, the optimizer's share of a step and the peak RSS of a LoRA step (measured in a child process of its
  * own, so that nothing else this script allocates counts). Medians of several runs.
  *
- *   pnpm exec tsx bench/train/run.ts [--threads N] [--runs N] [--quick]
+ *   pnpm exec tsx bench/train/run.ts [--threads N] [--runs N] [--quick] [--profile]
+ *
+ * --profile adds one more full and one more LoRA step, timed by part: each graph kind's session runs, the host
+ * work between them, the gradient norm and AdamW.
  */
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -15,6 +18,7 @@ import {
   leftPad,
   MemoryTensorSource,
   Model,
+  type ort,
   SessionCache,
   type TokenBatch,
 } from "../../packages/model/src/index.js";
@@ -45,6 +49,7 @@ const { values: args } = parseArgs({
     threads: { type: "string", default: "2" },
     runs: { type: "string", default: "3" },
     quick: { type: "boolean", default: false },
+    profile: { type: "boolean", default: false },
     "memory-only": { type: "string" },
   },
 });
@@ -122,6 +127,56 @@ async function trainStep(t: Trainer, batch: TokenBatch, labels: BigInt64Array, c
   const t1 = performance.now();
   t.adam.step(1e-5, clipScale(globalGradNorm(t.params.params), 1.0));
   return [(t1 - t0) / 1000, (performance.now() - t1) / 1000] as const;
+}
+
+/** Bench-only instrumentation: time every session run of `cache` by graph kind (into the returned map). */
+function timeSessionRuns(cache: SessionCache): Map<string, number> {
+  const times = new Map<string, number>();
+  const wrapped = new WeakSet<object>();
+  const get = cache.get.bind(cache);
+  cache.get = async (req) => {
+    const compiled = await get(req);
+    const session = compiled.session;
+    if (!wrapped.has(session)) {
+      wrapped.add(session);
+      const label = req.kind + (req.training && !req.training.inputGrad ? " (no ∂input)" : "");
+      const run = session.run.bind(session) as (...a: unknown[]) => Promise<ort.InferenceSession.ReturnType>;
+      session.run = (async (...a: unknown[]) => {
+        const t0 = performance.now();
+        const out = await run(...a);
+        times.set(label, (times.get(label) ?? 0) + (performance.now() - t0) / 1000);
+        return out;
+      }) as typeof session.run;
+    }
+    return compiled;
+  };
+  return times;
+}
+
+/** One step timed by part: the session runs by graph kind, the host work between them, the norm, AdamW. */
+async function profiledStep(
+  t: Trainer,
+  runs: Map<string, number>,
+  batch: TokenBatch,
+  labels: BigInt64Array,
+  cot: Float32Array,
+): Promise<Map<string, number>> {
+  runs.clear();
+  const t0 = performance.now();
+  t.params.zeroGrads();
+  await t.engine.forwardBackward(batch, { kind: "logits", labels }, { tokenLogprobs: cot });
+  const t1 = performance.now();
+  const norm = globalGradNorm(t.params.params);
+  const t2 = performance.now();
+  t.adam.step(1e-5, clipScale(norm, 1.0));
+  const t3 = performance.now();
+  const parts = new Map(runs);
+  const inRuns = [...runs.values()].reduce((a, b) => a + b, 0);
+  parts.set("host work between runs", (t1 - t0) / 1000 - inRuns);
+  parts.set("gradient norm", (t2 - t1) / 1000);
+  parts.set("AdamW", (t3 - t2) / 1000);
+  parts.set("total", (t3 - t0) / 1000);
+  return parts;
 }
 
 function rowsOf(): number[][] {
@@ -312,6 +367,19 @@ async function main(): Promise<void> {
   console.log(
     `sessions compiled: ${sessions.stats.compiled} for the forward, ${full.engine.sessions.stats.compiled} for training`,
   );
+  if (args.profile) {
+    const sessionRuns = timeSessionRuns(full.engine.sessions);
+    const fullParts = await profiledStep(full, sessionRuns, batch, labels, cot);
+    const loraParts = await profiledStep(lora, sessionRuns, batch, labels, cot);
+    console.log("\none step by part (seconds)");
+    console.log(row(["part", "full step", "LoRA step"]));
+    const tail = ["host work between runs", "gradient norm", "AdamW", "total"];
+    const kinds = [...new Set([...fullParts.keys(), ...loraParts.keys()])].filter((k) => !tail.includes(k));
+    for (const part of [...kinds, ...tail]) {
+      const cell = (m: Map<string, number>) => (m.has(part) ? m.get(part)!.toFixed(3) : "–");
+      console.log(row([part, cell(fullParts), cell(loraParts)]));
+    }
+  }
   await sessions.release();
   await full.engine.sessions.release();
 }

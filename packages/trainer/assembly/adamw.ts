@@ -1,7 +1,8 @@
 // The AdamW update of src/optim/adamw.ts in WebAssembly SIMD (AssemblyScript), four f32 lanes a step, in the
 // order and precision torch.optim.AdamW uses for float32 parameters:
 //   θ ← θ·decay;  m ← β₁m + (1−β₁)g;  v ← β₂v + (1−β₂)g²;  θ ← θ − stepSize · m / (√v / √bc₂ + ε)
-// with g = grad·gradScale (clipping). Arguments are byte offsets into this module's memory.
+// with g = grad·gradScale (clipping); and the sum of squares of the global gradient norm that clipping needs.
+// Arguments are byte offsets into this module's memory.
 
 /** Where the caller may lay out its buffers: past this module's own static data, 16-byte aligned. */
 export function dataStart(): usize {
@@ -53,4 +54,25 @@ export function adamw(
     const denom = Mathf.sqrt(vi) / sqrtBc2 + eps;
     store<f32>(theta + o, load<f32>(theta + o) * decay - stepSize * (mi / denom));
   }
+}
+
+/** Σ x² over `n` f32 values at byte offset `x`, each squared and summed in f64 (four lanes, summed at the end). */
+export function sumSquares(x: usize, n: i32): f64 {
+  let low = f64x2.splat(0);
+  let high = f64x2.splat(0);
+  const vectorEnd = n & ~3;
+  for (let i = 0; i < vectorEnd; i += 4) {
+    const v = v128.load(x + ((i as usize) << 2));
+    const a = f64x2.promote_low_f32x4(v);
+    const b = f64x2.promote_low_f32x4(f32x4.shuffle(v, v, 2, 3, 0, 1));
+    low = f64x2.add(low, f64x2.mul(a, a));
+    high = f64x2.add(high, f64x2.mul(b, b));
+  }
+  let sum = f64x2.extract_lane(low, 0) + f64x2.extract_lane(low, 1);
+  sum += f64x2.extract_lane(high, 0) + f64x2.extract_lane(high, 1);
+  for (let i = vectorEnd; i < n; i++) {
+    const g = load<f32>(x + ((i as usize) << 2)) as f64;
+    sum += g * g;
+  }
+  return sum;
 }

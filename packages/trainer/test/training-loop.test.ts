@@ -2,6 +2,7 @@
  * The engine trains: a tiny model memorises a fixed text with plain SGD, twice with the same seed to the same
  * bits; and the optimiser matches torch.optim.AdamW's update written out in float64.
  */
+import { Rng } from "@lethe/core";
 import { leftPad, type Model, SessionCache } from "@lethe/model";
 import { describe, expect, it } from "vitest";
 import { modelFrom, testSessions, toTensors } from "../../model/test/helpers.js";
@@ -117,6 +118,19 @@ describe("AdamW", () => {
         expect(Math.abs(x - ref.theta[i]!), `step ${t}, θ${i}`).toBeLessThan(2e-6);
     }
     expect(adam.state.step).toBe(6);
+  });
+
+  it("takes the global norm as a float64 sum of squares across chunks, lanes and tails", () => {
+    const rng = new Rng(11);
+    const sizes = [40_003, 3, 16_384, 1];
+    const params = sizes.map((n) => {
+      const grad = Float32Array.from({ length: n }, () => (rng.float() - 0.5) * 10 ** (rng.below(7) - 3));
+      return { value: new Float32Array(n), grad };
+    });
+    let sum = 0;
+    for (const p of params) for (const g of p.grad) sum += g * g;
+    expect(Math.abs(globalGradNorm(params) / Math.sqrt(sum) - 1)).toBeLessThan(1e-13);
+    expect(globalGradNorm([{ value: new Float32Array(2), grad: Float32Array.from([3, 4]) }])).toBe(5);
   });
 
   it("does not clip when the norm is under the limit, and clipScale(null) is 1", () => {

@@ -76,4 +76,41 @@ describe("file staging", () => {
     expect(signal ?? code).toBe(signal === null ? 143 : "SIGTERM");
     expect(readdirSync(dir)).toEqual([]);
   });
+  it("SIGTERM handled right after the staging directory is made, before its creator continues, removes it", async () => {
+    binPath("core", "lethe-ckpt"); // the child imports the built package
+    const dir = path.join(root, "signal-in-mkdir");
+    mkdirSync(dir);
+    const core = pathToFileURL(path.join(REPO_ROOT, "packages", "core", "dist", "index.js")).href;
+    // The child's mkdir signals its own process once the staging directory exists and waits for the handler
+    // to run: the moment a signal lands between the directory appearing and the code that made it going on.
+    const script = `
+      const fsp = (await import("node:fs/promises")).default;
+      const { syncBuiltinESMExports } = await import("node:module");
+      const mkdir = fsp.mkdir;
+      fsp.mkdir = async (dir, options) => {
+        const made = await mkdir(dir, options);
+        if (String(dir).includes(".lethe-staging-")) {
+          process.kill(process.pid, "SIGTERM");
+          await new Promise((resolve) => setTimeout(resolve, 2000));
+        }
+        return made;
+      };
+      syncBuiltinESMExports();
+      const { CheckpointWriter } = await import(${JSON.stringify(core)});
+      await CheckpointWriter.begin(${JSON.stringify(path.join(dir, "out"))}, { stage: "t" });
+      process.stdout.write("survived\\n");`;
+    const child = spawn(process.execPath, ["--input-type=module", "-e", script], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    let stdout = "";
+    child.stdout!.on("data", (d: Buffer) => {
+      stdout += d.toString();
+    });
+    const [code, signal] = await new Promise<[number | null, string | null]>((resolve) =>
+      child.on("close", (c, s) => resolve([c, s])),
+    );
+    expect(stdout).toBe("");
+    expect(signal ?? code).toBe(signal === null ? 143 : "SIGTERM");
+    expect(readdirSync(dir)).toEqual([]);
+  });
 });

@@ -180,8 +180,16 @@ export class FileStore implements Store {
       path.dirname(this.root),
       `${stagingPrefix(this.root)}p${process.pid}-${randomBytes(6).toString("hex")}`,
     );
-    await fs.mkdir(stagingDir);
-    return new FileStaging(this.root, new FileStore(stagingDir));
+    // Registered before the directory exists: a signal handled while mkdir is in flight (the directory made,
+    // this continuation not yet run) must still find it to remove.
+    const forget = removeOnInterrupt(stagingDir);
+    try {
+      await fs.mkdir(stagingDir);
+    } catch (err) {
+      forget();
+      throw err;
+    }
+    return new FileStaging(this.root, new FileStore(stagingDir), forget);
   }
 }
 
@@ -248,14 +256,12 @@ function removeOnInterrupt(target: string): () => void {
 }
 
 class FileStaging implements Staging {
-  private readonly forget: () => void;
-
   constructor(
     private readonly destination: string,
     readonly store: FileStore,
-  ) {
-    this.forget = removeOnInterrupt(store.root);
-  }
+    /** Stops removing the staging directory on SIGINT/SIGTERM (registered by beginStaging). */
+    private readonly forget: () => void,
+  ) {}
 
   async commit(manifestKey: string, manifest: Uint8Array): Promise<void> {
     await this.store.put(manifestKey, manifest);

@@ -8,6 +8,9 @@
  *             input by its layer_grad graph, which returns ∂L/∂input and the layer's parameter gradients
  *             (→ the embedding's rows when it trains).
  *
+ * When the cotangents are known before the forward pass (a loss linear in the head's statistics), `forwardBackward`
+ * skips the host step between: the loss head runs once, returning its statistics and its gradients together.
+ *
  * Gradients are added into each parameter's accumulator, so micro-batches accumulate by calling backward again.
  */
 import {

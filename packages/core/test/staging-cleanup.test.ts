@@ -21,6 +21,14 @@ function deadPid(): Promise<number> {
   });
 }
 
+/** A fresh directory under the test root, and the built core package's URL for a child script to import. */
+function childSetup(name: string): { dir: string; core: string } {
+  binPath("core", "lethe-ckpt"); // the child imports the built package
+  const dir = path.join(root, name);
+  mkdirSync(dir);
+  return { dir, core: pathToFileURL(path.join(REPO_ROOT, "packages", "core", "dist", "index.js")).href };
+}
+
 describe("file staging", () => {
   it("a publication removes staging left by a dead process, and keeps staging of a live one", async () => {
     const parent = path.join(root, "stale");
@@ -52,10 +60,7 @@ describe("file staging", () => {
   });
 
   it("SIGTERM while staging removes the staging directory and the process dies by the signal", async () => {
-    binPath("core", "lethe-ckpt"); // the child imports the built package
-    const dir = path.join(root, "signal");
-    mkdirSync(dir);
-    const core = pathToFileURL(path.join(REPO_ROOT, "packages", "core", "dist", "index.js")).href;
+    const { dir, core } = childSetup("signal");
     const script = `
       const { CheckpointWriter } = await import(${JSON.stringify(core)});
       const writer = await CheckpointWriter.begin(${JSON.stringify(path.join(dir, "out"))}, { stage: "t" });
@@ -76,11 +81,9 @@ describe("file staging", () => {
     expect(signal ?? code).toBe(signal === null ? 143 : "SIGTERM");
     expect(readdirSync(dir)).toEqual([]);
   });
+
   it("SIGTERM handled right after the staging directory is made, before its creator continues, removes it", async () => {
-    binPath("core", "lethe-ckpt"); // the child imports the built package
-    const dir = path.join(root, "signal-in-mkdir");
-    mkdirSync(dir);
-    const core = pathToFileURL(path.join(REPO_ROOT, "packages", "core", "dist", "index.js")).href;
+    const { dir, core } = childSetup("signal-in-mkdir");
     // The child's mkdir signals its own process once the staging directory exists and waits for the handler
     // to run: the moment a signal lands between the directory appearing and the code that made it going on.
     const script = `

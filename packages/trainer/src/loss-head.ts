@@ -45,16 +45,10 @@ export async function headStatistics(
     options: NO_LORA,
     training: { trainable: [], inputGrad: false, kl, logprobs: wantLogprobs, statistics: false },
   });
-  const out: HeadStatistics = {
-    tokenLogprobs: new Float32Array(batch * seq),
-    kl: kl ? new Float32Array(batch * seq) : null,
-    logprobs: wantLogprobs ? new Float32Array(batch * seq * V) : null,
-  };
+  const out = emptyStatistics(batch * seq, V, kl, wantLogprobs);
   for (const [r0, r1] of rowChunks(batch, seq, V, inputs.chunkValues)) {
     const r = await g.session.run(pick(g.session, chunkFeeds(config, inputs, r0, r1)));
-    out.tokenLogprobs.set(r["token_logprobs"]!.data as Float32Array, r0 * seq);
-    out.kl?.set(r["kl"]!.data as Float32Array, r0 * seq);
-    out.logprobs?.set(r["logprobs"]!.data as Float32Array, r0 * seq * V);
+    storeStatistics(out, r, r0 * seq, V);
   }
   return out;
 }
@@ -82,13 +76,7 @@ export async function headGradient(
     training: { ...opts, kl, logprobs: false },
   });
   const gradHidden = opts.inputGrad ? new Float32Array(batch * seq * D) : null;
-  const statistics = opts.statistics
-    ? {
-        tokenLogprobs: new Float32Array(batch * seq),
-        kl: kl ? new Float32Array(batch * seq) : null,
-        logprobs: null,
-      }
-    : null;
+  const statistics = opts.statistics ? emptyStatistics(batch * seq, config.vocabSize, kl, false) : null;
   for (const [r0, r1] of rowChunks(batch, seq, config.vocabSize, inputs.chunkValues)) {
     const feeds = chunkFeeds(config, inputs, r0, r1);
     const rows = r1 - r0;
@@ -101,10 +89,29 @@ export async function headGradient(
     const out = await g.session.run(pick(g.session, feeds));
     onGradients(out);
     gradHidden?.set(out["grad.hidden"]!.data as Float32Array, r0 * seq * D);
-    statistics?.tokenLogprobs.set(out["token_logprobs"]!.data as Float32Array, r0 * seq);
-    statistics?.kl?.set(out["kl"]!.data as Float32Array, r0 * seq);
+    if (statistics) storeStatistics(statistics, out, r0 * seq, config.vocabSize);
   }
   return { gradHidden, statistics };
+}
+
+function emptyStatistics(positions: number, vocab: number, kl: boolean, logprobs: boolean): HeadStatistics {
+  return {
+    tokenLogprobs: new Float32Array(positions),
+    kl: kl ? new Float32Array(positions) : null,
+    logprobs: logprobs ? new Float32Array(positions * vocab) : null,
+  };
+}
+
+/** Copy one chunk's statistics (its rows start at flat position `at`) into the whole batch's. */
+function storeStatistics(
+  into: HeadStatistics,
+  out: Record<string, ort.Tensor>,
+  at: number,
+  vocab: number,
+): void {
+  into.tokenLogprobs.set(out["token_logprobs"]!.data as Float32Array, at);
+  into.kl?.set(out["kl"]!.data as Float32Array, at);
+  into.logprobs?.set(out["logprobs"]!.data as Float32Array, at * vocab);
 }
 
 function rowChunks(batch: number, seq: number, vocab: number, chunkValues: number): [number, number][] {

@@ -14,7 +14,13 @@ export {
   type Use,
 } from "./params.js";
 export { resumeFrom, saveCheckpoint } from "./save.js";
-export { type Cotangents, type ForwardPass, type LossTarget, TrainingStep } from "./step.js";
+export {
+  type Cotangents,
+  type ForwardPass,
+  type LogitsTarget,
+  type LossTarget,
+  TrainingStep,
+} from "./step.js";
 export {
   materialise,
   optimizerStep,

@@ -26,7 +26,7 @@ import {
   steeringDirection,
   type TokenScores,
 } from "./losses/index.js";
-import type { Cotangents, ForwardPass, LossTarget, TrainingStep } from "./step.js";
+import type { Cotangents, ForwardPass, LogitsTarget, TrainingStep } from "./step.js";
 
 export interface MicroBatch {
   forget: TrainBatch | null;
@@ -151,7 +151,7 @@ export class Objective {
     const n = retain.batch * retain.seq;
     const kl = (values: Float32Array) => retainKl(values, retain.mask, loss.kl_positions);
     const nll = (logprobs: Float32Array) => retainNll(scoresOf(retain, logprobs, scored));
-    const target: Extract<LossTarget, { kind: "logits" }> = { kind: "logits", labels: targets };
+    const target: LogitsTarget = { kind: "logits", labels: targets };
     const cot: Cotangents = { tokenLogprobs: new Float32Array(n) };
     if (loss.retain_kl > 0) {
       const r = await this.engine.forward(retain, { ...target, logprobs: true }, { reference: true });

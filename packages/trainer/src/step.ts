@@ -45,6 +45,9 @@ export type LossTarget =
       layer: number;
     };
 
+/** A target that ends in the loss head. */
+export type LogitsTarget = Extract<LossTarget, { kind: "logits" }>;
+
 export interface ForwardPass {
   batch: TokenBatch;
   target: LossTarget;
@@ -133,7 +136,7 @@ export class TrainingStep {
    */
   async forwardBackward(
     batch: TokenBatch,
-    target: Extract<LossTarget, { kind: "logits" }>,
+    target: LogitsTarget,
     cot: Cotangents,
     opts: { passId?: number } = {},
   ): Promise<ForwardPass> {
@@ -262,7 +265,7 @@ export class TrainingStep {
   }
 
   private headInputs(pass: ForwardPass, reference: boolean): HeadInputs {
-    const target = pass.target as Extract<LossTarget, { kind: "logits" }>;
+    const target = pass.target as LogitsTarget;
     return {
       batch: pass.batch.batch,
       seq: pass.batch.seq,
@@ -281,7 +284,7 @@ export class TrainingStep {
     statistics: boolean,
   ): Promise<ort.Tensor | null> {
     const { batch, seq } = pass.batch;
-    const target = pass.target as Extract<LossTarget, { kind: "logits" }>;
+    const target = pass.target as LogitsTarget;
     if (!cot.tokenLogprobs) throw new Error("backward: a logits target needs cotangents.tokenLogprobs");
     if (!!cot.kl !== !!target.refLogprobs)
       throw new Error("backward: cotangents.kl is needed exactly when the pass computed KL (refLogprobs)");

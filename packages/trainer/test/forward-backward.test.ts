@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 import { modelFrom, testSessions, toTensors } from "../../model/test/helpers.js";
 import { expectedTensors, randomWeights, tinyConfig } from "../../model/test/reference/tiny-models.js";
 import { ParameterSet, type TrainableSpec } from "../src/params.js";
-import { type Cotangents, type LossTarget, TrainingStep } from "../src/step.js";
+import { type Cotangents, type LogitsTarget, TrainingStep } from "../src/step.js";
 
 const SHAPE = { vocab: 24, hidden: 16, layers: 2, heads: 2, kvHeads: 1, intermediate: 32, tied: true };
 const ROWS = [
@@ -57,7 +57,7 @@ async function run(spec: TrainableSpec, withKl: boolean, fused: boolean) {
       if (batch.mask[i]) cot.tokenLogprobs![i] = -1 / n - 0.01 * b;
     }
   }
-  const target: Extract<LossTarget, { kind: "logits" }> = { kind: "logits", labels };
+  const target: LogitsTarget = { kind: "logits", labels };
   if (withKl) {
     const ref = await engine.forward(batch, { kind: "logits", labels, logprobs: true }, { reference: true });
     // a reference distribution unlike the policy's own: the log-softmax of shuffled logits

@@ -120,14 +120,33 @@ async function rmuStep(t: Trainer, batch: TokenBatch) {
  * forward pass, so it takes the trainer's one-pass head (`forwardBackward`), as the objective does for SFT and
  * the retain terms. Returns [gradient seconds, optimizer seconds].
  */
-async function trainStep(t: Trainer, batch: TokenBatch, labels: BigInt64Array, cot: Float32Array) {
+interface StepTimes {
+  /** zeroGrads + forward + backward, seconds */
+  gradient: number;
+  norm: number;
+  adamw: number;
+}
+
+/** One training step, timed by phase. */
+async function trainStep(
+  t: Trainer,
+  batch: TokenBatch,
+  labels: BigInt64Array,
+  cot: Float32Array,
+): Promise<StepTimes> {
   const t0 = performance.now();
   t.params.zeroGrads();
   await t.engine.forwardBackward(batch, { kind: "logits", labels }, { tokenLogprobs: cot });
   const t1 = performance.now();
-  t.adam.step(1e-5, clipScale(globalGradNorm(t.params.params), 1.0));
-  return [(t1 - t0) / 1000, (performance.now() - t1) / 1000] as const;
+  const norm = globalGradNorm(t.params.params);
+  const t2 = performance.now();
+  t.adam.step(1e-5, clipScale(norm, 1.0));
+  const t3 = performance.now();
+  return { gradient: (t1 - t0) / 1000, norm: (t2 - t1) / 1000, adamw: (t3 - t2) / 1000 };
 }
+
+const optimizerSeconds = (s: StepTimes) => s.norm + s.adamw;
+const stepSeconds = (s: StepTimes) => s.gradient + s.norm + s.adamw;
 
 /** Bench-only instrumentation: time every session run of `cache` by graph kind (into the returned map). */
 function timeSessionRuns(cache: SessionCache): Map<string, number> {
@@ -162,20 +181,13 @@ async function profiledStep(
   cot: Float32Array,
 ): Promise<Map<string, number>> {
   runs.clear();
-  const t0 = performance.now();
-  t.params.zeroGrads();
-  await t.engine.forwardBackward(batch, { kind: "logits", labels }, { tokenLogprobs: cot });
-  const t1 = performance.now();
-  const norm = globalGradNorm(t.params.params);
-  const t2 = performance.now();
-  t.adam.step(1e-5, clipScale(norm, 1.0));
-  const t3 = performance.now();
+  const step = await trainStep(t, batch, labels, cot);
   const parts = new Map(runs);
   const inRuns = [...runs.values()].reduce((a, b) => a + b, 0);
-  parts.set("host work between runs", (t1 - t0) / 1000 - inRuns);
-  parts.set("gradient norm", (t2 - t1) / 1000);
-  parts.set("AdamW", (t3 - t2) / 1000);
-  parts.set("total", (t3 - t0) / 1000);
+  parts.set("host work between runs", step.gradient - inRuns);
+  parts.set("gradient norm", step.norm);
+  parts.set("AdamW", step.adamw);
+  parts.set("total", stepSeconds(step));
   return parts;
 }
 
@@ -279,18 +291,17 @@ async function main(): Promise<void> {
     loraOpt: [] as number[],
   };
   for (let r = 0; r < runs; r++) {
-    let t0 = performance.now();
+    const t0 = performance.now();
     await model.forward(rows);
     times.forward.push((performance.now() - t0) / 1000);
     times.base.push(await baseline.round());
-    const [fg, fo] = await trainStep(full, batch, labels, cot);
-    times.full.push(fg + fo);
-    times.fullOpt.push(fo);
-    const [lg, lo] = await trainStep(lora, batch, labels, cot);
-    times.lora.push(lg + lo);
-    times.loraOpt.push(lo);
+    const fullStep = await trainStep(full, batch, labels, cot);
+    times.full.push(stepSeconds(fullStep));
+    times.fullOpt.push(optimizerSeconds(fullStep));
+    const loraStep = await trainStep(lora, batch, labels, cot);
+    times.lora.push(stepSeconds(loraStep));
+    times.loraOpt.push(optimizerSeconds(loraStep));
     times.rmu.push(await rmuStep(rmu, batch));
-    t0 = performance.now();
   }
   await baseline.release();
 

@@ -9,10 +9,10 @@
  *   θ ← θ − (lr / (1 − β₁ᵗ)) · m / (√v / √(1 − β₂ᵗ) + ε)
  *
  * The update, and the gradient norm clipping needs, run in the WebAssembly SIMD kernel of assembly/adamw.ts,
- * four lanes a step. The moments m and v
- * live in the kernels' own memories (banks of at most 2 GiB of state each, so a 1B model takes four), and each
- * parameter streams through a small scratch area in chunks that stay in cache: the update reads and writes
- * every byte once, as the loop would, at a fraction of the JavaScript loop's time (bench/train prints both).
+ * four lanes a step. The moments m and v live in the kernels' own memories (banks of at most 2 GiB of state
+ * each, so a 1B model takes four), and each parameter streams through a small scratch area in chunks that stay
+ * in cache: the update reads and writes every byte once, as the loop would, at a fraction of the JavaScript
+ * loop's time.
  */
 import { compileWasmFile } from "@lethe/core";
 

@@ -138,11 +138,15 @@ await run.finish();`,
 
   it("stops the trials hyperband rejects and records them as stopped", async () => {
     const dir = tempDir();
-    // Each trial logs `loss = rate` 12 times, 150 ms apart: they are ranked from the first band on.
+    // Each trial logs `loss = rate` 12 times, 150 ms apart: they are ranked from the first band on. A barrier
+    // (a file per started trial) lines their first lines up, however unevenly four processes boot.
     const trial = script(
       dir,
       "trial.mjs",
-      `for (let i = 0; i < 12; i++) { console.log(JSON.stringify({ loss: args.rate })); await sleep(150); }`,
+      `const fs = await import("node:fs");
+fs.writeFileSync(${JSON.stringify(dir)} + "/ready-" + args.rate, "");
+while (fs.readdirSync(${JSON.stringify(dir)}).filter((f) => f.startsWith("ready-")).length < 4) await sleep(10);
+for (let i = 0; i < 12; i++) { console.log(JSON.stringify({ loss: args.rate })); await sleep(150); }`,
     );
     const config = validateSweepConfig({
       method: "grid",
@@ -162,10 +166,10 @@ await run.finish();`,
     });
 
     // The threshold at band 2 is the value at index ⌊n/2⌋ of the n trials that have reached it when the poll
-    // runs. With all four there (1, 2, 3, 4) it is 3 and only rate 4 is worse. A trial that started late on a
-    // loaded machine is not yet counted: with 1, 2, 4 the threshold is 2 (still stopping 4); with 1, 2, 3 it is
-    // 2 and rate 3 is stopped as well, which is the W&B rule too. Rates 1 and 2 are never worse than the
-    // threshold, and rate 4 is stopped once any two others have reached the band.
+    // runs. With all four there (1, 2, 3, 4) it is 3 and only rate 4 is worse. A trial whose output a loaded
+    // machine delays past the poll is not yet counted: with 1, 2, 4 the threshold is 2 (still stopping 4);
+    // with 1, 2, 3 it is 2 and rate 3 is stopped as well, which is the W&B rule too. Rates 1 and 2 are never
+    // worse than the threshold, and rate 4 is stopped once any two others have reached the band.
     const byRate = new Map(record.trials.map((t) => [t.params.rate as number, t]));
     expect(byRate.get(4)!.state).toBe("stopped");
     expect(byRate.get(4)!.iterations).toBeLessThan(12);

@@ -1,10 +1,11 @@
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { pathToFileURL } from "node:url";
 import { describe, expect, it } from "vitest";
 import { CheckpointWriter } from "../src/checkpoint/writer.js";
 import { ConflictError } from "../src/errors.js";
+import { FileStore } from "../src/store/file.js";
 import { writeTinyCheckpoint } from "./helpers/checkpoint.js";
 import { binPath, REPO_ROOT } from "./helpers/cli.js";
 import { tempDir } from "./helpers/tmp.js";
@@ -57,6 +58,24 @@ describe("file staging", () => {
     expect((err as Error).message).toBe(
       `${path.join(file, "sub", "ckpt")}: cannot create its parent directory: ${file} is a file, not a directory`,
     );
+  });
+
+  it("writes into staging never recreate a staging directory that was removed (as an interrupt removes it)", async () => {
+    const parent = path.join(root, "removed");
+    const staged = await new FileStore(path.join(parent, "out")).beginStaging();
+    await staged.store.put("nested/kept.bin", new Uint8Array(4));
+    const [name] = staging(parent);
+    rmSync(path.join(parent, name!), { recursive: true });
+
+    await expect(staged.store.put("nested/deeper/a.bin", new Uint8Array(4))).rejects.toThrow(
+      `${path.join(parent, name!)}: the staging directory is gone (removed on interrupt?); cannot write ${path.join(parent, name!, "nested")}`,
+    );
+    await expect(staged.store.put("b.bin", new Uint8Array(4))).rejects.toThrow(/ENOENT/);
+    await expect(staged.store.createWriter("c/d.bin").write(new Uint8Array(4))).rejects.toThrow(
+      /the staging directory is gone/,
+    );
+    await expect(staged.commit("lethe.json", new Uint8Array(2))).rejects.toThrow(/ENOENT/);
+    expect(readdirSync(parent)).toEqual([]);
   });
 
   it("SIGTERM while staging removes the staging directory and the process dies by the signal", async () => {

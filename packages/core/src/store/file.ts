@@ -5,10 +5,12 @@
  *
  * Staging is named after the process that owns it (`.OUT.lethe-staging-p<pid>-<random>`): SIGINT/SIGTERM
  * removes it (see process/interrupt.ts), and the next publication to the same destination removes staging
- * whose process no longer runs (a SIGKILL, a power cut).
+ * whose process no longer runs (a SIGKILL, a power cut). Work still in flight when the signal lands cannot
+ * bring it back: the handler first renames it away (one atomic step, which a publishing rename either wins
+ * whole or loses whole), and writes into staging never create the staging directory itself.
  */
 import { randomBytes } from "node:crypto";
-import { createReadStream, rmSync } from "node:fs";
+import { createReadStream, renameSync, rmSync } from "node:fs";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { pathToFileURL } from "node:url";
@@ -19,7 +21,14 @@ import type { ByteSink, ObjectInfo, PutOptions, ReadRange, Staging, Store } from
 export class FileStore implements Store {
   readonly uri: string;
 
-  constructor(readonly root: string) {
+  /**
+   * @param anchor a directory that writes must never create (nor anything above it): directories are made
+   *   only below it, so a write after it was removed fails instead of recreating it. Null: `mkdir -p`.
+   */
+  constructor(
+    readonly root: string,
+    private readonly anchor: string | null = null,
+  ) {
     this.root = path.resolve(root);
     this.uri = pathToFileURL(this.root).href;
   }
@@ -120,7 +129,7 @@ export class FileStore implements Store {
 
   async put(key: string, body: Uint8Array, options: PutOptions = {}): Promise<void> {
     const target = this.pathOf(key);
-    await fs.mkdir(path.dirname(target), { recursive: true });
+    await makeDirectory(path.dirname(target), this.anchor);
     if (options.ifNoneMatch) {
       try {
         await fs.writeFile(target, body, { flag: "wx" });
@@ -146,7 +155,7 @@ export class FileStore implements Store {
   }
 
   createWriter(key: string): ByteSink {
-    return new FileSink(this.pathOf(key));
+    return new FileSink(this.pathOf(key), this.anchor);
   }
 
   async delete(key: string): Promise<void> {
@@ -154,7 +163,7 @@ export class FileStore implements Store {
   }
 
   child(sub: string): Store {
-    return new FileStore(this.pathOf(sub));
+    return new FileStore(this.pathOf(sub), this.anchor);
   }
 
   /**
@@ -176,20 +185,17 @@ export class FileStore implements Store {
     await this.checkDestination();
     await mkdirParent(this.root);
     await removeStaleStaging(this.root);
-    const stagingDir = path.join(
-      path.dirname(this.root),
-      `${stagingPrefix(this.root)}p${process.pid}-${randomBytes(6).toString("hex")}`,
-    );
+    const stagingDir = stagingName(this.root);
     // Registered before the directory exists: a signal handled while mkdir is in flight (the directory made,
     // this continuation not yet run) must still find it to remove.
-    const forget = removeOnInterrupt(stagingDir);
+    const forget = removeStagingOnInterrupt(stagingDir, this.root);
     try {
       await fs.mkdir(stagingDir);
     } catch (err) {
       forget();
       throw err;
     }
-    return new FileStaging(this.root, new FileStore(stagingDir), forget);
+    return new FileStaging(this.root, new FileStore(stagingDir, stagingDir), forget);
   }
 }
 
@@ -226,6 +232,38 @@ function stagingPrefix(destination: string): string {
   return `.${path.basename(destination)}.lethe-staging-`;
 }
 
+/** A fresh staging path for `destination`, owned by this process. */
+function stagingName(destination: string): string {
+  return path.join(
+    path.dirname(destination),
+    `${stagingPrefix(destination)}p${process.pid}-${randomBytes(6).toString("hex")}`,
+  );
+}
+
+/** `mkdir -p dir`, except that with an anchor only directories below the anchor are made. */
+async function makeDirectory(dir: string, anchor: string | null): Promise<void> {
+  if (anchor === null) {
+    await fs.mkdir(dir, { recursive: true });
+    return;
+  }
+  const below = path.relative(anchor, dir);
+  let at = anchor;
+  for (const part of below === "" ? [] : below.split(path.sep)) {
+    at = path.join(at, part);
+    try {
+      await fs.mkdir(at);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "EEXIST") continue;
+      if (code === "ENOENT" && !(await fs.stat(anchor).catch(() => null)))
+        throw new Error(
+          `${anchor}: the staging directory is gone (removed on interrupt?); cannot write ${dir}`,
+        );
+      throw err;
+    }
+  }
+}
+
 /** Remove staging directories of `destination` left by processes of this host that no longer run. */
 export async function removeStaleStaging(destination: string): Promise<string[]> {
   const prefix = stagingPrefix(destination);
@@ -250,9 +288,29 @@ function processRuns(pid: number): boolean {
   }
 }
 
-/** Delete `target` (file or directory) if the process is interrupted; the returned function stops that. */
+/** Delete the file `target` if the process is interrupted; the returned function stops that. */
 function removeOnInterrupt(target: string): () => void {
-  return onInterrupt({ now: () => rmSync(target, { recursive: true, force: true }) });
+  return onInterrupt({ now: () => rmSync(target, { force: true }) });
+}
+
+/**
+ * Delete a staging directory if the process is interrupted. It is renamed to a fresh staging name first:
+ * against a publishing rename still in flight one of the two wins whole (never a published directory with
+ * files removed from under it), and writes still in flight then miss it instead of filling it again, so the
+ * removal cannot fail on an entry made meanwhile. Gone already (published, or never made): nothing to do.
+ */
+function removeStagingOnInterrupt(stagingDir: string, destination: string): () => void {
+  return onInterrupt({
+    now: () => {
+      const doomed = stagingName(destination);
+      try {
+        renameSync(stagingDir, doomed);
+      } catch {
+        return;
+      }
+      rmSync(doomed, { recursive: true, force: true });
+    },
+  });
 }
 
 class FileStaging implements Staging {
@@ -295,16 +353,17 @@ class FileSink implements ByteSink {
 
   private forget: (() => void) | null = null;
 
-  constructor(private readonly target: string) {
+  constructor(
+    private readonly target: string,
+    private readonly anchor: string | null,
+  ) {
     this.temp = temporaryName(target);
   }
 
   private open(): Promise<fs.FileHandle> {
     if (this.handle === null) {
       this.forget = removeOnInterrupt(this.temp);
-      this.handle = fs
-        .mkdir(path.dirname(this.target), { recursive: true })
-        .then(() => fs.open(this.temp, "w"));
+      this.handle = makeDirectory(path.dirname(this.target), this.anchor).then(() => fs.open(this.temp, "w"));
     }
     return this.handle;
   }

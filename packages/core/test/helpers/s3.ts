@@ -209,8 +209,9 @@ export async function startFaultProxy(target: string, limits: FaultProxyLimits =
         let sent = 0;
         const cut = () => {
           up.destroy();
-          // Let the bytes leave before the connection goes.
-          setTimeout(() => res.socket?.destroy(), 20);
+          // end(), not destroy(): the socket sends every byte already written, then closes. (A timer before
+          // destroy() lost buffered bytes when the event loop stalled past it.)
+          res.socket?.end();
         };
         res.flushHeaders();
         if (cutAt === 0) return cut();

@@ -36,7 +36,8 @@ export function spawnTs(script: string, args: string[], env: NodeJS.ProcessEnv):
     err += d.toString();
   });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once("exit", (code, signal) => resolve({ code, signal })),
+    // "close", not "exit": stdout and stderr may still hold unread output when the process has exited.
+    child.once("close", (code, signal) => resolve({ code, signal })),
   );
   return {
     process: child,

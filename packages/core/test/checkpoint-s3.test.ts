@@ -94,10 +94,15 @@ describe.skipIf(!s3)("checkpoints on S3", () => {
     const uploading = async () =>
       (await bucket.keys("killed/ckpt/")).includes(`killed/ckpt/${PUBLISHING_MARKER}`) &&
       (await bucket.pendingUploads()).some((k) => k.startsWith("killed/ckpt/"));
+    // Killed the moment an upload is seen: another round trip first could let the copy finish.
     const deadline = Date.now() + 30_000;
-    while (!(await uploading()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    expect(await uploading()).toBe(true);
+    let seen = await uploading();
+    while (!seen && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+      seen = await uploading();
+    }
     child.kill("SIGKILL");
+    expect(seen, "an upload in progress within 30 s").toBe(true);
     await new Promise((r) => child.on("close", r));
 
     expect(await bucket.keys("killed/ckpt/lethe.json")).toEqual([]);

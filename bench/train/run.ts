@@ -115,19 +115,19 @@ async function rmuStep(t: Trainer, batch: TokenBatch) {
   return (performance.now() - t0) / 1000;
 }
 
-/**
- * One step: zero grads, forward and backward, clip, AdamW. A masked mean NLL's cotangents are known before the
- * forward pass, so it takes the trainer's one-pass head (`forwardBackward`), as the objective does for SFT and
- * the retain terms. Returns [gradient seconds, optimizer seconds].
- */
+/** Seconds of one training step, by phase. */
 interface StepTimes {
-  /** zeroGrads + forward + backward, seconds */
+  /** zeroGrads + forward + backward */
   gradient: number;
   norm: number;
   adamw: number;
 }
 
-/** One training step, timed by phase. */
+/**
+ * One step: zero grads, forward and backward, clip, AdamW, each phase timed. A masked mean NLL's cotangents are
+ * known before the forward pass, so it takes the trainer's one-pass head (`forwardBackward`), as the objective
+ * does for SFT and the retain terms.
+ */
 async function trainStep(
   t: Trainer,
   batch: TokenBatch,
@@ -146,7 +146,7 @@ async function trainStep(
 }
 
 const optimizerSeconds = (s: StepTimes) => s.norm + s.adamw;
-const stepSeconds = (s: StepTimes) => s.gradient + s.norm + s.adamw;
+const stepSeconds = (s: StepTimes) => s.gradient + optimizerSeconds(s);
 
 /** Bench-only instrumentation: time every session run of `cache` by graph kind (into the returned map). */
 function timeSessionRuns(cache: SessionCache): Map<string, number> {

@@ -91,6 +91,10 @@ function start(
 
 type Outcome = "interrupted while staging" | "interrupted" | "finished first";
 
+/** How many of the trials' kills landed before the command finished. */
+const killsLanded = (outcomes: readonly Outcome[]): number =>
+  outcomes.filter((o) => o !== "finished first").length;
+
 /**
  * Even trials kill at a uniform random time over the command's whole span (start-up included); odd trials
  * wait until the command is `busy` (publishing, or writing results) and kill within the next 50 ms.
@@ -246,8 +250,7 @@ describe("SIGTERM at random points", () => {
       // by a load spike): later kills are drawn within the shorter span.
       const seen: Outcome[] = [];
       outcomes[cmd.label] = seen;
-      const landed = () => seen.filter((o) => o !== "finished first").length;
-      for (let i = 0; landed() < TRIALS_PER_COMMAND && i < 3 * TRIALS_PER_COMMAND; i++) {
+      for (let i = 0; killsLanded(seen) < TRIALS_PER_COMMAND && i < 3 * TRIALS_PER_COMMAND; i++) {
         const { outcome, delay } = await trial(cmd, i, duration);
         seen.push(outcome);
         if (outcome === "finished first" && i % 2 === 0) duration = Math.min(duration, delay);
@@ -259,8 +262,7 @@ describe("SIGTERM at random points", () => {
     if (report) writeFileSync(report, `${JSON.stringify({ seed: SEED, outcomes }, null, 1)}\n`);
     // A quick command (cp) outruns most kills that wait for it to be busy; the even trials' must land.
     for (const label of Object.keys(outcomes)) {
-      const landed = outcomes[label]!.length - count(label, "finished first");
-      expect(landed, `${label}: ${outcomes[label]}`).toBe(TRIALS_PER_COMMAND);
+      expect(killsLanded(outcomes[label]!), `${label}: ${outcomes[label]}`).toBe(TRIALS_PER_COMMAND);
     }
     expect(count("merge", "interrupted while staging"), JSON.stringify(outcomes)).toBeGreaterThan(0);
   }, 300_000);
